@@ -1,0 +1,1 @@
+"""Reading interaction logs, preprocessing, the strong-generalization split and synthetic data."""

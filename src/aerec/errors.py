@@ -1,0 +1,19 @@
+"""The exceptions aerec raises for bad input.
+
+Every error a user can cause (a malformed file, a bad argument, filters that
+empty the data) is an :class:`AerecError` whose message is one line naming the
+file, line or argument. The CLI prints that line and exits non-zero; it never
+shows a traceback for these.
+"""
+
+
+class AerecError(Exception):
+    """A user-facing error: its message is a complete, one-line explanation."""
+
+
+class DataError(AerecError):
+    """Input data that cannot be read or does not fit the protocol."""
+
+
+class ConfigError(AerecError):
+    """A bad argument, option or configuration value."""
