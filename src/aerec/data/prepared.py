@@ -10,6 +10,7 @@ Layout of a prepared directory::
     test_out.npz         CSR, test users x items: fold-out
     items.parquet        column j of every matrix: item_id, title, genres
     users.parquet        user_id, split ("train" | "validation" | "test"), row
+    NAME.npz             extra matrices listed in the manifest (synthetic data: planted_groups)
 
 Matrices are saved with :func:`scipy.sparse.save_npz` and read with
 ``allow_pickle=False``; nothing here is ever a pickle.
@@ -65,6 +66,7 @@ class PreparedDataset:
     items: pd.DataFrame  # one row per column: item_id, title, genres
     train_users: np.ndarray
     manifest: dict = field(default_factory=dict)
+    extra: dict[str, sp.csr_matrix] = field(default_factory=dict)  # e.g. planted groups of synthetic data
 
     @property
     def n_items(self) -> int:
@@ -89,6 +91,7 @@ class PreparedDataset:
         manifest = dict(self.manifest)
         manifest["format_version"] = FORMAT_VERSION
         manifest["counts"] = self.counts()
+        manifest["extra"] = sorted(self.extra)
         with atomic_dir(out, overwrite=overwrite) as tmp:
             sp.save_npz(tmp / "train.npz", self.train.tocsr())
             for name, fold in (("validation", self.validation), ("test", self.test)):
@@ -104,6 +107,8 @@ class PreparedDataset:
                 ignore_index=True,
             )
             users.to_parquet(tmp / "users.parquet", index=False)
+            for name, matrix in self.extra.items():
+                sp.save_npz(tmp / f"{name}.npz", sp.csr_matrix(matrix))
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         return Path(out)
 
@@ -126,10 +131,11 @@ class PreparedDataset:
                     _load_csr(path / f"{name}_out.npz"),
                     block["user_id"].to_numpy(),
                 )
+            extra = {name: _load_csr(path / f"{name}.npz") for name in manifest.get("extra", [])}
         except (OSError, ValueError, KeyError) as e:
             raise DataError(f"{path}: cannot read prepared dataset ({e})") from None
         train_users = users[users["split"] == "train"].sort_values("row")["user_id"].to_numpy()
-        return cls(train, folds["validation"], folds["test"], items, train_users, manifest)
+        return cls(train, folds["validation"], folds["test"], items, train_users, manifest, extra)
 
 
 def _users_frame(ids: np.ndarray, split: str) -> pd.DataFrame:

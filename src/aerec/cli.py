@@ -1,0 +1,341 @@
+"""The ``aerec`` command: thin subcommands over the library.
+
+    aerec prepare ml-1m --data ../shared/data/ml-1m --out runs/ml1m
+    aerec train ease --data runs/ml1m --out runs/ml1m-ease
+    aerec evaluate runs/ml1m-ease --data runs/ml1m [--json]
+    aerec recommend runs/ml1m-ease --items 1,2,3 -n 10
+    aerec synth --users 116677 --items 20108 --interactions 10000000 --out runs/synth20m
+
+Errors a user can cause print one line (``aerec: error: ...``) and exit 1;
+argument errors exit 2 (argparse). Progress bars go to stderr, and only
+when it is a terminal and ``--quiet`` is not given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from aerec import __version__
+from aerec.errors import AerecError, ConfigError, DataError
+from aerec.options import add_config_options, config_overrides
+
+HEADLINE = ("ndcg@100", "recall@20", "recall@50")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        args.run(args)
+    except AerecError as e:
+        print(f"aerec: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("aerec: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from aerec.data.datasets import DATASETS
+    from aerec.models import MODELS
+
+    parser = argparse.ArgumentParser(prog="aerec", description="Autoencoder recommenders with learned structure.")
+    parser.add_argument("--version", action="version", version=f"aerec {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    # prepare -----------------------------------------------------------
+    p = sub.add_parser(
+        "prepare",
+        help="read a dataset, preprocess and split it (PROTOCOL.md) into a prepared directory",
+        description="Read a dataset, apply PROTOCOL.md's preprocessing and strong-generalization split, "
+        "and write a prepared directory (CSR matrices, vocabularies, manifest). Known datasets: "
+        + ", ".join(DATASETS)
+        + "; 'table' reads any CSV/TSV/Parquet with named columns.",
+    )
+    p.add_argument("dataset", help="dataset name (see `aerec datasets`) or 'table'")
+    p.add_argument("--data", required=True, type=Path, help="the dataset's folder (or file for 'table')")
+    p.add_argument("--out", required=True, type=Path, help="the prepared directory to write")
+    g = p.add_argument_group("protocol (defaults: the dataset's row of PROTOCOL.md)")
+    g.add_argument("--heldout-users", type=int, help="validation users, and again test users")
+    g.add_argument("--value-above", type=_float_or_none, help="keep an interaction when its value is above this ('none' keeps all)")
+    g.add_argument("--min-user-items", type=int, help="keep users with at least this many interactions")
+    g.add_argument("--min-item-users", type=int, help="keep items with at least this many users (applied first)")
+    g.add_argument("--seed", type=int, default=98765, help="legacy NumPy seed of the split (default: 98765)")
+    g.add_argument("--test-prop", type=float, default=0.2, help="fraction of a held-out user's items in the fold-out (default: 0.2)")
+    g = p.add_argument_group("reading")
+    g.add_argument("--source", default="auto", help="ml-1m only: auto, ratings.dat or derived")
+    g.add_argument("--user-col", help="table: the user column")
+    g.add_argument("--item-col", help="table: the item column")
+    g.add_argument("--value-col", help="table: the rating/count column (omit for implicit data)")
+    g.add_argument("--time-col", help="table: the timestamp column")
+    g.add_argument("--sep", help="table: the field separator (default: from the extension)")
+    _common(p)
+    p.set_defaults(run=cmd_prepare)
+
+    # train -------------------------------------------------------------
+    p = sub.add_parser("train", help="fit a model on a prepared dataset and save it", description="Fit a model on a prepared dataset's training users (validation users for model selection) and save it.")
+    models = p.add_subparsers(title="models", metavar="MODEL")
+    for name, cls in MODELS.items():
+        m = models.add_parser(name, help=(cls.__doc__ or "").strip().splitlines()[0], description=(cls.__module__ and sys.modules[cls.__module__].__doc__))
+        m.formatter_class = argparse.RawDescriptionHelpFormatter
+        m.add_argument("--data", required=True, type=Path, help="a prepared directory (`aerec prepare`)")
+        m.add_argument("--out", required=True, type=Path, help="the model directory to write")
+        add_config_options(m, cls.Config)
+        _common(m)
+        m.set_defaults(run=cmd_train, model=name)
+
+    # evaluate ----------------------------------------------------------
+    p = sub.add_parser("evaluate", help="validation and test metrics of a saved model", description="Score the validation and test users' fold-in, rank the unseen items and report NDCG@100, Recall@20, Recall@50 (mean ± s.e.) and more.")
+    p.add_argument("model", type=Path, help="a model directory (`aerec train`)")
+    p.add_argument("--data", required=True, type=Path, help="the prepared directory the model was trained on")
+    p.add_argument("--split", choices=("validation", "test", "both"), default="both")
+    p.add_argument("--ks", default="1,5,10,20,50,100", help="cut-offs, comma-separated (default: 1,5,10,20,50,100)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--buckets", action="store_true", help="also print metrics per cold-start bucket (fold-in size)")
+    p.add_argument("--device", help="override the model's device (auto, cpu, cuda)")
+    _common(p, force=False)
+    p.set_defaults(run=cmd_evaluate)
+
+    # recommend ---------------------------------------------------------
+    p = sub.add_parser("recommend", help="top-N items for a history of items or a user of a prepared split", description="Top-N unseen items, with titles, for a list of item ids or for a user of a prepared split.")
+    p.add_argument("model", type=Path, help="a model directory")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--items", help="comma-separated raw item ids the user has interacted with")
+    who.add_argument("--user", help="a raw user id of the prepared split given with --data (its fold-in or training row)")
+    p.add_argument("--data", type=Path, help="the prepared directory (with --user)")
+    p.add_argument("-n", type=int, default=10, help="how many items (default: 10)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--device", help="override the model's device")
+    p.set_defaults(run=cmd_recommend)
+
+    # synth -------------------------------------------------------------
+    p = sub.add_parser("synth", help="generate synthetic data with planted item groups, prepared for training", description="Generate interactions with planted overlapping item groups, power-law item popularity and log-normal user activity, and write them as a prepared directory (plus planted_groups.npz).")
+    p.add_argument("--users", type=int, default=5000, help="training users (held-out users are added on top)")
+    p.add_argument("--items", type=int, default=2000)
+    p.add_argument("--interactions", type=int, default=200_000, help="about this many interactions in all")
+    p.add_argument("--groups", type=int, default=50, help="planted item groups")
+    p.add_argument("--noise", type=float, default=0.1, help="fraction of a user's items drawn outside their groups")
+    p.add_argument("--heldout-users", type=int, help="validation and test users each (default: min(10000, users/10))")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, type=Path)
+    _common(p)
+    p.set_defaults(run=cmd_synth)
+
+    # datasets ----------------------------------------------------------
+    p = sub.add_parser("datasets", help="list the known datasets, their protocol defaults and sources")
+    p.set_defaults(run=cmd_datasets)
+    return parser
+
+
+def _common(p: argparse.ArgumentParser, force: bool = True) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    if force:
+        p.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def _float_or_none(s: str) -> float | None:
+    return None if s.lower() in ("none", "null") else float(s)
+
+
+def _progress(args) -> bool:
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def _say(args, msg: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(msg, file=sys.stderr)
+
+
+# -- commands -------------------------------------------------------------
+def cmd_prepare(args) -> None:
+    import dataclasses
+
+    from aerec.data import load
+    from aerec.data.datasets import get_dataset
+    from aerec.data.prepare import prepare
+    from aerec.data.preprocess import Filters
+    from aerec.data.split import SplitParams
+
+    t0 = time.perf_counter()
+    if args.dataset == "table":
+        if not (args.user_col and args.item_col):
+            raise ConfigError("prepare table needs --user-col and --item-col")
+        data = load.read_table(args.data, user=args.user_col, item=args.item_col, value=args.value_col, timestamp=args.time_col, sep=args.sep)
+        filters = Filters(value_above=None, min_item_users=0, min_user_items=5)
+        heldout = None
+    else:
+        spec = get_dataset(args.dataset)
+        kwargs = {"source": args.source} if spec.name == "ml-1m" else {}
+        data = spec.reader(args.data, **kwargs)
+        filters, heldout = spec.filters, spec.heldout_users
+    changes = {k: getattr(args, k) for k in ("min_user_items", "min_item_users") if getattr(args, k) is not None}
+    if args.value_above is not None or "--value-above" in sys.argv:
+        changes["value_above"] = args.value_above
+    filters = dataclasses.replace(filters, **changes)
+    heldout = args.heldout_users if args.heldout_users is not None else heldout
+    if heldout is None:
+        raise ConfigError("prepare table needs --heldout-users")
+    params = SplitParams(heldout_users=heldout, seed=args.seed, test_prop=args.test_prop)
+    t_read = time.perf_counter() - t0
+    prepared = prepare(data, filters, params, dataset=args.dataset)
+    prepared.manifest["seconds"] = {"read": round(t_read, 3), "total": round(time.perf_counter() - t0, 3)}
+    prepared.save(args.out, overwrite=args.force)
+    c = prepared.counts()
+    print(
+        f"{args.out}: {c['train_users']:,} training users x {c['items']:,} items ({c['train_interactions']:,} interactions); "
+        f"{c['validation_users']:,} validation and {c['test_users']:,} test users"
+    )
+
+
+def cmd_train(args) -> None:
+    from aerec.artifacts import save_model
+    from aerec.data.prepared import PreparedDataset
+    from aerec.evaluate import evaluate
+    from aerec.models import MODELS
+
+    data = PreparedDataset.load(args.data)
+    model = MODELS[args.model](**config_overrides(args))
+    t0 = time.perf_counter()
+    model.fit(data.train, validation=data.validation, progress=_progress(args))
+    fit_seconds = time.perf_counter() - t0
+    val = evaluate(model.score, data.validation, ks=(20, 50, 100))
+    extra = {"data": str(args.data), "data_manifest": {k: data.manifest.get(k) for k in ("dataset", "protocol", "counts")}, "fit_seconds": round(fit_seconds, 3), "validation": val.to_json()}
+    save_model(model, args.out, data.items, overwrite=args.force, extra=extra)
+    print(f"{args.out}: {model.name} fitted in {fit_seconds:.1f} s; validation {_headline(val)}")
+
+
+def cmd_evaluate(args) -> None:
+    from aerec.artifacts import load_model
+    from aerec.atomic import atomic_write_json
+    from aerec.data.prepared import PreparedDataset
+    from aerec.evaluate import evaluate
+
+    model, items, meta = load_model(args.model, device=args.device)
+    data = PreparedDataset.load(args.data)
+    if len(items) != data.n_items or not np.array_equal(items["item_id"].astype(str).to_numpy(), data.items["item_id"].astype(str).to_numpy()):
+        raise DataError(f"{args.model}: the model's item vocabulary differs from {args.data}'s (was it trained on another dataset?)")
+    try:
+        ks = tuple(sorted({int(k) for k in args.ks.split(",") if k.strip()}))
+    except ValueError:
+        raise ConfigError(f"--ks {args.ks!r}: expected comma-separated integers") from None
+    if not ks or min(ks) < 1:
+        raise ConfigError(f"--ks {args.ks!r}: cut-offs must be positive")
+    splits = ("validation", "test") if args.split == "both" else (args.split,)
+    results = {}
+    for name in splits:
+        ev = evaluate(model.score, getattr(data, name), ks=ks, progress=_progress(args))
+        results[name] = ev.to_json()
+        results[name]["buckets"] = ev.by_bucket()
+        if not args.json:
+            print(f"{name:<10} {_headline(ev)}  (n={ev.summary()['ndcg@100']['n'] if 'ndcg@100' in ev.summary() else len(ev.rows)})")
+            if args.buckets:
+                for b in ev.by_bucket():
+                    print(f"  fold-in {b['label']:>9}: n={b['n']:<6} " + "  ".join(_fmt_bucket(b, m) for m in HEADLINE))
+    record = {"model": meta["model"], "model_dir": str(args.model), "data": str(args.data), "results": results}
+    atomic_write_json(Path(args.model) / "evaluation.json", record)
+    if args.json:
+        print(json.dumps(record, indent=2, default=float))
+
+
+def cmd_recommend(args) -> None:
+    from aerec.artifacts import load_model
+    from aerec.metrics import topk_items
+
+    model, items, _ = load_model(args.model, device=args.device)
+    if args.n < 1:
+        raise ConfigError(f"-n {args.n}: must be at least 1")
+    ids = items["item_id"].astype(str).to_numpy()
+    if args.items is not None:
+        wanted = [s.strip() for s in args.items.split(",") if s.strip()]
+        col = {v: j for j, v in enumerate(ids)}
+        missing = [w for w in wanted if w not in col]
+        if missing:
+            raise ConfigError(f"--items: unknown item id(s) {', '.join(missing[:5])} (not in the model's vocabulary)")
+        cols = np.array([col[w] for w in wanted], dtype=np.int64)
+        history = sp.csr_matrix((np.ones(len(cols), np.float32), (np.zeros(len(cols), np.int64), cols)), shape=(1, len(ids)))
+    else:
+        history = _user_history(args, len(ids))
+    scores = model.score(history)
+    n = min(args.n, len(ids) - history.nnz)
+    top = topk_items(scores, n, exclude=history)[0]
+    s = np.asarray(scores)[0]
+    rows = [{"rank": r + 1, "item_id": ids[j], "title": items["title"].iloc[j], "score": float(s[j])} for r, j in enumerate(top)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['rank']:>3}  {row['item_id']:>10}  {row['score']:>10.4f}  {row['title']}")
+
+
+def _user_history(args, n_items: int) -> sp.csr_matrix:
+    from aerec.data.prepared import PreparedDataset
+
+    if args.data is None:
+        raise ConfigError("--user needs --data (the prepared directory)")
+    data = PreparedDataset.load(args.data)
+    for matrix, users in ((data.train, data.train_users), (data.validation.X_in, data.validation.users), (data.test.X_in, data.test.users)):
+        hit = np.flatnonzero(np.asarray(users).astype(str) == args.user)
+        if len(hit):
+            row = matrix[hit[0]]
+            if row.shape[1] != n_items:
+                raise DataError(f"{args.data}: has {row.shape[1]} items, the model {n_items}")
+            return sp.csr_matrix(row)
+    raise ConfigError(f"--user {args.user}: no such user in {args.data}")
+
+
+def cmd_synth(args) -> None:
+    from aerec.data.prepare import prepare
+    from aerec.data.preprocess import Filters
+    from aerec.data.split import SplitParams
+    from aerec.data.synthetic import SyntheticConfig, generate
+
+    for name in ("users", "items", "interactions", "groups"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} {getattr(args, name)}: must be positive")
+    heldout = args.heldout_users if args.heldout_users is not None else max(1, min(10_000, args.users // 10))
+    t0 = time.perf_counter()
+    cfg = SyntheticConfig(users=args.users + 2 * heldout, items=args.items, interactions=args.interactions, groups=args.groups, noise=args.noise, seed=args.seed)
+    syn = generate(cfg)
+    t_gen = time.perf_counter() - t0
+    prepared = prepare(syn.interactions, Filters(value_above=None, min_item_users=0, min_user_items=5), SplitParams(heldout_users=heldout), dataset="synthetic", extra={"synthetic": {**vars(cfg), "groups_per_item": list(cfg.groups_per_item), "groups_per_user": list(cfg.groups_per_user)}})
+    cols = prepared.items["item_id"].to_numpy(np.int64)
+    prepared.extra["planted_groups"] = sp.csr_matrix(syn.item_groups)[cols]  # rows follow the prepared columns
+    prepared.manifest["seconds"] = {"generate": round(t_gen, 3), "total": round(time.perf_counter() - t0, 3)}
+    prepared.save(args.out, overwrite=args.force)
+    c = prepared.counts()
+    print(f"{args.out}: {c['train_users']:,} training users x {c['items']:,} items ({c['train_interactions']:,} interactions), {args.groups} planted groups; generated in {t_gen:.1f} s")
+
+
+def cmd_datasets(args) -> None:
+    from aerec.data.datasets import DATASETS
+
+    for spec in DATASETS.values():
+        print(f"{spec.describe()}\n    {spec.source}")
+
+
+# -- formatting -------------------------------------------------------------
+def _headline(ev) -> str:
+    s = ev.summary()
+    return "  ".join(f"{m.upper().replace('RECALL', 'Recall').replace('NDCG', 'NDCG')} {s[m]['mean']:.4f} ± {s[m]['se']:.4f}" for m in HEADLINE if m in s)
+
+
+def _fmt_bucket(b: dict, metric: str) -> str:
+    v = b.get(metric)
+    if not v or v.get("mean") is None:
+        return f"{metric} -"
+    return f"{metric} {v['mean']:.4f}"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""The contract every model in ``MODELS`` must keep, on tiny known-answer data."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from aerec.artifacts import load_model, save_model
+from aerec.data.prepare import item_table
+from aerec.metrics import topk_items
+from aerec.models import MODELS
+
+# Small, fast settings per model; every model in MODELS must appear here.
+FAST = {
+    "popularity": {},
+    "ease": {"l2_grid": (1.0, 10.0, 100.0), "refine": 1, "device": "cpu"},
+}
+PERSONALISED = {"ease"}
+
+
+def test_every_model_has_fast_settings():
+    assert set(MODELS) == set(FAST)
+
+
+@pytest.fixture(params=sorted(MODELS))
+def fitted(request, blocks):
+    train, fold, _, _ = blocks
+    model = MODELS[request.param](**FAST[request.param]).fit(train, validation=fold)
+    return model, train, fold
+
+
+def test_scores_have_the_right_shape_and_dtype(fitted):
+    model, train, fold = fitted
+    s = model.score(fold.X_in)
+    assert s.shape == (fold.n_users, train.shape[1])
+    assert s.dtype == np.float32
+    assert np.isfinite(s).all()
+
+
+def test_a_users_scores_do_not_depend_on_the_other_users_in_the_batch(fitted):
+    model, _, fold = fitted
+    together = model.score(fold.X_in)
+    alone = np.vstack([model.score(fold.X_in[i : i + 1]) for i in range(fold.n_users)])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-6)
+
+
+def test_save_then_load_gives_identical_scores(fitted, tmp_path):
+    model, train, fold = fitted
+    items = item_table(np.arange(train.shape[1]), None)
+    save_model(model, tmp_path / "m", items)
+    loaded, items2, meta = load_model(tmp_path / "m")
+    assert meta["model"] == model.name
+    assert list(items2["item_id"]) == list(range(train.shape[1]))
+    np.testing.assert_array_equal(loaded.score(fold.X_in), model.score(fold.X_in))
+    assert not list(tmp_path.glob(".*tmp*")), "no temporary directory left behind"
+
+
+def test_same_config_gives_same_scores(fitted):
+    model, train, fold = fitted
+    again = type(model)(model.config).fit(train, validation=fold)
+    np.testing.assert_array_equal(again.score(fold.X_in), model.score(fold.X_in))
+
+
+def test_held_out_users_never_reach_training(fitted):
+    """Changing the test users' data cannot change a model fitted without them."""
+    model, train, fold = fitted
+    other = sp.csr_matrix(np.ones_like(fold.X_in.toarray()))
+    refit = type(model)(model.config).fit(train, validation=fold)
+    np.testing.assert_array_equal(refit.score(other[:3]), model.score(other[:3]))
+
+
+def test_wrong_number_of_items_is_a_clear_error(fitted):
+    from aerec.errors import ConfigError
+
+    model, train, _ = fitted
+    with pytest.raises(ConfigError, match="items"):
+        model.score(sp.csr_matrix((2, train.shape[1] + 1), dtype=np.float32))
+
+
+@pytest.mark.parametrize("name", sorted(PERSONALISED))
+def test_personalised_models_find_the_users_block(name, blocks):
+    train, fold, block_of_user, block_of_item = blocks
+    """Each user's unseen block items (7 of 10) fill the top 7; popularity cannot do that."""
+    model = MODELS[name](**FAST[name]).fit(train, validation=fold)
+
+    def in_block(scores):
+        top = topk_items(scores, 7, exclude=fold.X_in)
+        return (block_of_item[top] == block_of_user[:, None]).mean()
+
+    assert in_block(model.score(fold.X_in)) > 0.95
+    assert in_block(MODELS["popularity"]().fit(train).score(fold.X_in)) < 0.6

@@ -1,0 +1,53 @@
+"""EASE against its closed form (Steck 2019, Eq. 8) and its λ search."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from aerec.errors import ConfigError
+from aerec.models import EASE
+from aerec.models.popularity import Popularity
+
+
+def reference_B(X: np.ndarray, l2: float) -> np.ndarray:
+    """B = I - P diagMat(1/diag(P)), P = (XᵀX + λI)^-1, written out literally."""
+    P = np.linalg.inv(X.T @ X + l2 * np.eye(X.shape[1]))
+    return np.eye(X.shape[1]) - P @ np.diag(1.0 / np.diag(P))
+
+
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-10), ("float32", 1e-4)])
+def test_weights_match_the_closed_form(dtype, tol):
+    rng = np.random.default_rng(0)
+    X = (rng.random((60, 15)) < 0.3).astype(np.float64)
+    model = EASE(l2=5.0, dtype=dtype, device="cpu").fit(sp.csr_matrix(X))
+    B = model.state_dict()["B"]
+    np.testing.assert_allclose(B, reference_B(X, 5.0), atol=tol)
+    assert np.all(np.diag(B) == 0)
+    np.testing.assert_allclose(model.score(sp.csr_matrix(X[:5])), X[:5] @ reference_B(X, 5.0), atol=tol * 10)
+
+
+def test_l2_is_chosen_on_validation_as_the_best_tried(blocks):
+    train, fold, _, _ = blocks
+    model = EASE(l2_grid=(0.1, 10.0, 1000.0), refine=2, device="cpu").fit(train, validation=fold)
+    tried = model.fit_info_["validation_ndcg@100"]
+    assert len(tried) == 5  # 3 grid values + 2 refinements
+    best = max(tried, key=tried.get)
+    assert float(best) == pytest.approx(model.l2_)
+    assert model.fit_info_["best_validation_ndcg@100"] == max(tried.values())
+
+
+def test_choosing_l2_without_validation_is_a_clear_error(blocks):
+    train, _, _, _ = blocks
+    with pytest.raises(ConfigError, match="validation"):
+        EASE(device="cpu").fit(train)
+
+
+def test_unknown_parameter_is_a_clear_error():
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        EASE(lambda_=3)
+
+
+def test_popularity_scores_are_training_counts():
+    X = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 0], [1, 1, 0]], dtype=np.float32))
+    s = Popularity().fit(X).score(sp.csr_matrix((2, 3), dtype=np.float32))
+    np.testing.assert_array_equal(s, [[3, 1, 1], [3, 1, 1]])
