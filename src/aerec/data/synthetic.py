@@ -42,7 +42,7 @@ The generative story (all draws from one ``np.random.default_rng(seed)``):
 7. **Coverage.** An item nobody drew is given to a random user interested in
    one of its groups (a random user if that group has none), so every item
    occurs and the training vocabulary keeps all items. Such a user may end
-   one above ``cap_u``.
+   slightly above ``cap_u``.
 8. **Time.** A user's items are put in random order; the user starts at a
    random second of 2015-2019 and their items follow at exponential gaps of
    mean one hour (at least one second), so timestamps increase strictly per
@@ -64,7 +64,8 @@ from scipy.optimize import linear_sum_assignment
 from aerec.data.interactions import Interactions
 from aerec.errors import ConfigError
 
-_ROUNDS = 8  # top-up rounds of step 6
+_ROUNDS = 4  # rounds of draws with replacement in step 6, before the exact finish
+_CHUNK = 1 << 23  # (user, item) candidates held at once by the exact finish
 _T0 = 1_420_070_400  # 2015-01-01T00:00:00Z
 _SPAN = 5 * 365 * 86_400  # users start within five years of _T0
 _MEAN_GAP = 3_600.0  # seconds between a user's consecutive interactions, on average
@@ -177,8 +178,16 @@ def generate(config: SyntheticConfig) -> Synthetic:
         x = rng.random(len(user)) * global_cum[-1]
         return np.minimum(np.searchsorted(global_cum, x, side="right"), n_items - 1)
 
-    def draw_uniform(user: np.ndarray) -> np.ndarray:
-        return rng.integers(0, n_items, size=len(user))
+    group_weight = sp.csr_matrix(  # K x items: P(item | group) = w_i / sum_{j in g} w_j
+        (weight[members] / np.repeat(group_end - group_start, np.diff(by_group.indptr)), members, by_group.indptr),
+        shape=by_group.shape,
+    )
+
+    def group_weights(user: np.ndarray) -> sp.csr_matrix:  # P(item | user's group stream)
+        return sp.csr_matrix(sp.diags(1.0 / ug_count[user]) @ user_groups[user] @ group_weight)
+
+    def popular_weights(user: np.ndarray) -> sp.csr_matrix:
+        return sp.csr_matrix(np.broadcast_to(weight, (len(user), n_items)))
 
     # Step 4: how many distinct items each user wants, and how many of them are noise.
     available = _union_sizes(user_groups, by_group)
@@ -190,14 +199,13 @@ def generate(config: SyntheticConfig) -> Synthetic:
     # Steps 5-6: streams of draws, deduplicated, in rounds.
     kept: list[np.ndarray] = []  # sorted keys user * n_items + item, one array per round
     have = np.zeros(n_users, dtype=np.int64)
-    for r in range(_ROUNDS):
-        _draw_round(draw_group, want - want_noise, have, min(1.25 * 2**r, 16.0), n_items, kept)
-    target = have + want_noise
-    for r in range(_ROUNDS):
-        _draw_round(draw_popular, target, have, min(1.25 * 2**r, 16.0), n_items, kept)
-    floor = np.full(n_users, c.min_user_interactions, dtype=np.int64)
-    while (have < floor).any():  # only when groups are tiny and noise small
-        _draw_round(draw_uniform, floor, have, 2.0, n_items, kept)
+    for draw, weights, target, row_size in (
+        (draw_group, group_weights, want - want_noise, available),
+        (draw_popular, popular_weights, want, np.full(n_users, n_items)),
+    ):
+        for r in range(_ROUNDS):
+            _draw_round(draw, target, have, 1.25 * 2**r, n_items, kept)
+        _finish_exactly(rng, weights, target, have, row_size, n_items, kept)
 
     key = np.concatenate(kept)
     user = key // n_items
@@ -211,7 +219,8 @@ def generate(config: SyntheticConfig) -> Synthetic:
         fans = user_groups.T.tocsr()  # K x users
         n_fans = np.diff(fans.indptr)[g]
         pick = fans.indptr[g] + (rng.random(len(missing)) * np.maximum(n_fans, 1)).astype(np.int64)
-        taker = np.where(n_fans > 0, fans.indices[np.minimum(pick, len(fans.indices) - 1)], rng.integers(0, n_users, len(missing)))
+        anyone = rng.integers(0, n_users, size=len(missing))
+        taker = np.where(n_fans > 0, fans.indices[np.minimum(pick, len(fans.indices) - 1)], anyone)
         user = np.concatenate([user, taker.astype(np.int64)])
         item = np.concatenate([item, missing.astype(np.int64)])
 
@@ -366,6 +375,52 @@ def _draw_round(
     keep = rank < want[owner] - have[owner]
     kept.append(uniq[keep])
     have += np.bincount(owner[keep], minlength=len(want))
+
+
+def _finish_exactly(
+    rng: np.random.Generator,
+    weights: Callable[[np.ndarray], sp.csr_matrix],
+    want: np.ndarray,
+    have: np.ndarray,
+    row_size: np.ndarray,
+    n_items: int,
+    kept: list[np.ndarray],
+) -> None:
+    """Give every user with ``have < want`` their missing items in one exact step.
+
+    Continuing a user's stream of draws until it has shown ``d`` new items is
+    the same as drawing ``d`` items without replacement, one after another,
+    with probability proportional to ``weights`` among the items they do not
+    have; Efraimidis and Spirakis' keys ``E_i / p_i`` (``E_i`` exponential)
+    give that sample at once: the ``d`` smallest keys. It costs one key per
+    candidate item, so it is kept for the few users the rounds left short,
+    ``_CHUNK`` candidates (``row_size`` each) at a time. A user with fewer
+    candidates than ``d`` gets them all.
+    """
+    short = np.flatnonzero(have < want)
+    if not len(short):
+        return
+    chunk_of = np.cumsum(row_size[short]) // _CHUNK
+    for chunk in np.unique(chunk_of):
+        users = short[chunk_of == chunk]
+        w = weights(users)
+        w.eliminate_zeros()
+        row = np.repeat(np.arange(len(users)), np.diff(w.indptr))
+        key = users[row] * n_items + w.indices
+        fresh = np.ones(len(key), dtype=bool)
+        for previous in kept:
+            if len(previous):
+                pos = np.minimum(np.searchsorted(previous, key), len(previous) - 1)
+                fresh &= previous[pos] != key
+        row, key = row[fresh], key[fresh]
+        priority = rng.exponential(size=len(key)) / w.data[fresh]
+        order = np.lexsort((priority, row))  # by user, then priority
+        row, key = row[order], key[order]
+        n_rows = np.bincount(row, minlength=len(users))
+        rank = np.arange(len(row)) - (np.cumsum(n_rows) - n_rows)[row]
+        keep = rank < (want - have)[users][row]
+        kept.append(np.sort(key[keep]))
+        have[users] += np.bincount(row[keep], minlength=len(users))
 
 
 def _item_frame(item_groups: sp.csr_matrix) -> pd.DataFrame:
