@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.stats import skew
 
-from aerec.data.synthetic import Synthetic, SyntheticConfig, generate, group_recovery
+from aerec.data.synthetic import Synthetic, SyntheticConfig, _draw_round, _finish_exactly, generate, group_recovery
 from aerec.errors import ConfigError
 
 SMALL = SyntheticConfig(users=1000, items=400, interactions=20_000, groups=10, seed=7)
@@ -136,6 +137,38 @@ def test_groups_show_in_co_occurrence():
     off = ~same
     np.fill_diagonal(off, False)
     assert co[same].mean() > 5 * co[off].mean()
+
+
+def test_both_ways_of_drawing_distinct_items_match_successive_sampling():
+    # The generator's two samplers (rounds of draws with replacement, and the exact finish) must both
+    # give a weighted sample without replacement: compare inclusion rates with the enumerated truth.
+    p = np.array([8, 4, 2, 1, 1, 1]) / 17
+    n_users, k = 20_000, 3
+    truth = np.zeros(len(p))
+    for seq in itertools.permutations(range(len(p)), k):
+        prob, left = 1.0, 1.0
+        for i in seq:
+            prob, left = prob * p[i] / left, left - p[i]
+        truth[list(seq)] += prob
+    rng = np.random.default_rng(0)
+    want = np.full(n_users, k)
+    size = np.full(n_users, 10**9)
+
+    drawn: list[np.ndarray] = []
+    have = np.zeros(n_users, dtype=np.int64)
+    for r in range(12):
+        _draw_round(lambda u: rng.choice(len(p), size=len(u), p=p), want, have, 1.25 * 2**r, size, len(p), drawn)
+    exact: list[np.ndarray] = []
+    have_exact = np.zeros(n_users, dtype=np.int64)
+    rows = lambda u: sp.csr_matrix(np.broadcast_to(p, (len(u), len(p))))  # noqa: E731
+    _finish_exactly(rng, rows, want, have_exact, np.full(n_users, len(p)), len(p), exact)
+
+    for kept, have_now in ((drawn, have), (exact, have_exact)):
+        np.testing.assert_array_equal(have_now, want)
+        key = np.concatenate(kept)
+        assert len(np.unique(key)) == len(key) == n_users * k
+        rate = np.bincount(key % len(p), minlength=len(p)) / n_users
+        np.testing.assert_allclose(rate, truth, atol=0.015)
 
 
 @pytest.mark.parametrize(

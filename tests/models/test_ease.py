@@ -51,3 +51,21 @@ def test_popularity_scores_are_training_counts():
     X = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 0], [1, 1, 0]], dtype=np.float32))
     s = Popularity().fit(X).score(sp.csr_matrix((2, 3), dtype=np.float32))
     np.testing.assert_array_equal(s, [[3, 1, 1], [3, 1, 1]])
+
+
+@pytest.mark.parametrize("n_users,n_items", [(80, 30), (25, 60)])  # eigen of XᵀX, and of XXᵀ (Woodbury)
+def test_spectral_scores_equal_the_closed_form_off_the_fold_in(n_users, n_items):
+    import torch
+
+    from aerec.models.ease import SpectralScores, ease_weights, gram
+
+    rng = np.random.default_rng(1)
+    X = sp.csr_matrix((rng.random((n_users, n_items)) < 0.3).astype(np.float32))
+    X_in = sp.csr_matrix((rng.random((7, n_items)) < 0.3).astype(np.float32))
+    G = gram(X, torch.device("cpu"), torch.float64)
+    spectral = SpectralScores(G, X)
+    off = X_in.toarray() == 0
+    for l2 in (0.5, 5.0, 50.0):
+        exact = X_in.toarray() @ ease_weights(G, l2).numpy()
+        got = spectral.scores(X_in, l2).numpy()
+        np.testing.assert_allclose(got[off], exact[off], rtol=1e-8, atol=1e-10)

@@ -13,10 +13,12 @@ The generative story (all draws from one ``np.random.default_rng(seed)``):
 3. **Popularity.** Item ``i`` has weight ``w_i = rank_i ** -popularity_exponent``
    with ``rank`` a random permutation of ``1..items`` (popularity independent
    of group membership).
-4. **Activity.** User ``u`` wants ``n_u = clip(s * a_u, min_user_interactions,
-   cap_u)`` distinct items, ``a_u ~ LogNormal(0, activity_sigma)``,
-   ``cap_u = min(items // 2, |items in u's groups|)``, and ``s`` found by
-   bisection so that ``sum_u n_u`` is ``interactions``.
+4. **Activity.** User ``u`` wants ``n_u = clip(round(s * a_u),
+   min_user_interactions, cap_u)`` distinct items, with ``a_u ~
+   LogNormal(0, activity_sigma)``, ``cap_u = max(min(items // 2, |items in
+   u's groups|), min_user_interactions)`` and ``s`` found by bisection so that
+   ``sum_u n_u`` is ``interactions`` (exactly, up to rounding, unless the
+   clipping makes that impossible).
 5. **Group and noise items.** Of user ``u``'s ``n_u`` items,
    ``Binomial(n_u, noise)`` are *noise*, drawn by global popularity
    ``w_i / sum_j w_j``; the rest are *group* items, each draw taking one of
@@ -24,25 +26,30 @@ The generative story (all draws from one ``np.random.default_rng(seed)``):
    ``w_i / sum_{j in g} w_j``. Fixing the split per user (rather than mixing
    per draw) keeps the fraction of a user's items inside their groups at
    about ``1 - noise`` (a bit above: noise items may fall in the groups too);
-   a per-draw mixture would fall well below it, because deduplication
-   removes more of the concentrated group draws than of the spread-out
-   noise draws.
+   a per-draw mixture would fall well below it (0.79 for noise 0.1 with the
+   defaults), because deduplication removes more of the concentrated group
+   draws than of the spread-out noise draws.
 6. **Distinct items.** A user's group items are the first distinct items of
    their stream of group draws (successive sampling: a popularity-weighted
-   sample without replacement); their noise items likewise from a stream of
-   popularity draws, skipping items they already have. Streams are drawn in
-   rounds with replacement and deduplicated by the key ``user * items +
-   item``: the first round draws ``1.25x`` what a user needs, each later round
-   draws for the users still short, twice as many (up to ``16x``) as they
-   lack. After ``_ROUNDS`` rounds a user keeps what they have, so a few end
-   slightly below ``n_u``: those whose ``n_u`` comes close to the number of
-   items in their groups, whose rarest items would take very many draws. A
-   user still below ``min_user_interactions`` (possible only when groups are
-   tiny and ``noise`` small) is topped up with uniformly drawn unseen items.
+   sample without replacement); then their noise items the same way from a
+   stream of popularity draws that skips the items they already have, until
+   they hold ``n_u`` (so noise also fills in for groups too small to give
+   their share, which only happens when ``min_user_interactions`` exceeds a
+   group's size). Streams are drawn in rounds with replacement and
+   deduplicated on the key ``user * items + item``: the first round draws
+   ``1.25x`` what a user lacks, each later round twice as many as the last.
+   A user whose next round would need more draws than they have candidate
+   items (those of their groups, or all items for noise), and every user
+   still short after ``_ROUNDS`` rounds, gets the rest of their stream at once
+   by :func:`_finish_exactly` (Efraimidis-Spirakis keys over the candidates
+   they lack; the same distribution, at a cost of one key per candidate).
+   Every user therefore ends with exactly ``n_u`` items; nobody is left short.
 7. **Coverage.** An item nobody drew is given to a random user interested in
    one of its groups (a random user if that group has none), so every item
-   occurs and the training vocabulary keeps all items. Such a user may end
-   slightly above ``cap_u``.
+   occurs and the training vocabulary keeps all items. This adds one
+   interaction per uncovered item (none at ML-20M's size with the defaults; a
+   few on small, steep data), and such a user may end slightly above
+   ``cap_u``.
 8. **Time.** A user's items are put in random order; the user starts at a
    random second of 2015-2019 and their items follow at exponential gaps of
    mean one hour (at least one second), so timestamps increase strictly per
@@ -64,7 +71,7 @@ from scipy.optimize import linear_sum_assignment
 from aerec.data.interactions import Interactions
 from aerec.errors import ConfigError
 
-_ROUNDS = 4  # rounds of draws with replacement in step 6, before the exact finish
+_ROUNDS = 12  # at most this many rounds of draws with replacement in step 6, before the exact finish
 _CHUNK = 1 << 23  # (user, item) candidates held at once by the exact finish
 _T0 = 1_420_070_400  # 2015-01-01T00:00:00Z
 _SPAN = 5 * 365 * 86_400  # users start within five years of _T0
@@ -79,7 +86,9 @@ class SyntheticConfig:
         users: number of users (ids ``0..users-1``).
         items: number of items (ids ``0..items-1``); at least ``groups``.
         interactions: target number of distinct user-item pairs; the result
-            is within a few percent (see the module docstring, steps 4, 6, 7).
+            is this plus one pair per item nobody drew (module docstring,
+            steps 4 and 7), unless ``users * min_user_interactions`` or the
+            caps make it unreachable.
         groups: number of planted item groups ``K*``.
         groups_per_item: ``(lo, hi)``: each item belongs to ``lo..hi``
             groups, uniformly; ``hi > 1`` makes the groups overlap.
@@ -204,7 +213,7 @@ def generate(config: SyntheticConfig) -> Synthetic:
         (draw_popular, popular_weights, want, np.full(n_users, n_items)),
     ):
         for r in range(_ROUNDS):
-            _draw_round(draw, target, have, 1.25 * 2**r, n_items, kept)
+            _draw_round(draw, target, have, 1.25 * 2**r, row_size, n_items, kept)
         _finish_exactly(rng, weights, target, have, row_size, n_items, kept)
 
     key = np.concatenate(kept)
@@ -345,19 +354,23 @@ def _draw_round(
     want: np.ndarray,
     have: np.ndarray,
     factor: float,
+    limit: np.ndarray,
     n_items: int,
     kept: list[np.ndarray],
 ) -> None:
-    """One top-up round for the users with ``have < want``: appends their new keys to ``kept``, updates ``have``.
+    """One round of draws for the users with ``have < want``: appends their new keys to ``kept``, updates ``have``.
 
     A user short by ``d`` draws ``ceil(d * factor) + 1`` items, drops those
-    already kept, and keeps the first ``d`` distinct ones in draw order.
+    already kept, and keeps the first ``d`` distinct ones in draw order. A
+    user whose draws would exceed ``limit`` (their candidates in
+    :func:`_finish_exactly`, which is then cheaper) is left to it.
     """
-    short = np.flatnonzero(have < want)
+    need = want - have
+    n_draws = np.ceil(need * factor).astype(np.int64) + 1
+    short = np.flatnonzero((need > 0) & (n_draws <= limit))
     if not len(short):
         return
-    need = want[short] - have[short]
-    n_draws = np.ceil(need * factor).astype(np.int64) + 1
+    n_draws = n_draws[short]
     user = np.repeat(short, n_draws)  # draws grouped by user, in stream order
     key = user * n_items + draw(user)
     for previous in kept:  # drop items the user already has
@@ -400,21 +413,26 @@ def _finish_exactly(
     short = np.flatnonzero(have < want)
     if not len(short):
         return
-    chunk_of = np.cumsum(row_size[short]) // _CHUNK
-    for chunk in np.unique(chunk_of):
-        users = short[chunk_of == chunk]
-        w = weights(users)
+    ends = np.cumsum(row_size[short])
+    cuts = np.unique(np.searchsorted(ends, np.arange(_CHUNK, ends[-1], _CHUNK), side="right"))
+    for users in np.split(short, cuts):
+        if not len(users):
+            continue
+        w = weights(users)  # len(users) x items
         w.eliminate_zeros()
+        w.sort_indices()
         row = np.repeat(np.arange(len(users)), np.diff(w.indptr))
-        key = users[row] * n_items + w.indices
+        key = users[row] * n_items + w.indices  # ascending: users ascend, columns ascend within a row
         fresh = np.ones(len(key), dtype=bool)
-        for previous in kept:
-            if len(previous):
-                pos = np.minimum(np.searchsorted(previous, key), len(previous) - 1)
-                fresh &= previous[pos] != key
+        for previous in kept:  # sorted; only the part in this chunk's key range matters
+            part = previous[np.searchsorted(previous, key[0]) : np.searchsorted(previous, key[-1], side="right")]
+            if len(part):
+                pos = np.minimum(np.searchsorted(part, key), len(part) - 1)  # sorted queries: fast
+                fresh &= part[pos] != key
         row, key = row[fresh], key[fresh]
-        priority = rng.exponential(size=len(key)) / w.data[fresh]
-        order = np.lexsort((priority, row))  # by user, then priority
+        priority = (rng.exponential(size=len(key)) / w.data[fresh]).astype(np.float32)
+        # Positive float32 bits order like the floats: sort by row, then priority, as one int64.
+        order = np.argsort((row.astype(np.int64) << 32) | priority.view(np.uint32), kind="stable")
         row, key = row[order], key[order]
         n_rows = np.bincount(row, minlength=len(users))
         rank = np.arange(len(row)) - (np.cumsum(n_rows) - n_rows)[row]

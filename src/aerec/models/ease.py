@@ -11,13 +11,18 @@ fold-in row is the input.
 
 λ is chosen on validation NDCG@100 (PROTOCOL.md §3) when ``l2`` is ``None``:
 every value of ``l2_grid`` is tried, then ``refine`` more values spaced
-geometrically between the best grid value's neighbours. The Gram matrix is
-formed once; each λ costs one Cholesky factorisation and inverse. The solve
-runs in ``dtype`` (float32 or float64) on ``device`` (CUDA where present).
+geometrically between the best grid value's neighbours. The search does not
+invert a matrix per λ: one eigendecomposition of the smaller of the two Gram
+matrices (items x items, or users x users through the Woodbury identity)
+gives the validation scores of every λ at the cost of a matrix product
+(:class:`SpectralScores`). The chosen λ's weights are then solved exactly by a
+Cholesky factorisation. Everything runs in ``dtype`` (float32 or float64) on
+``device`` (CUDA where present).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,45 +74,40 @@ class EASE(Recommender):
         else:
             if validation is None:
                 raise ConfigError("ease: choosing l2 needs validation data (or pass --l2)")
-            self._search_l2(G, validation, progress)
+            self._search_l2(G, X, validation, progress)
         self.fit_info_ = {**self.fit_info_, "l2": self.l2_}
         return self
 
-    def _search_l2(self, G: torch.Tensor, validation: Fold, progress: bool) -> None:
+    def _search_l2(self, G: torch.Tensor, X: sp.csr_matrix, validation: Fold, progress: bool) -> None:
+        spectral = SpectralScores(G, X)
         tried: dict[float, float] = {}
-        best_B, best = None, -np.inf
 
         def trial(l2: float) -> None:
-            nonlocal best_B, best
-            self.B_ = ease_weights(G, l2)
-            tried[l2] = ndcg = validation_ndcg(self.score, validation)
-            if ndcg > best:
-                best, best_B, self.l2_ = ndcg, self.B_, l2
+            tried[l2] = validation_ndcg(lambda X_in: spectral.scores(X_in, l2), validation)
 
         grid = sorted(float(v) for v in self.config.l2_grid)
         for l2 in tqdm(grid, desc="ease: l2 grid", disable=not progress):
             trial(l2)
-        i = grid.index(self.l2_)
+        i = grid.index(max(grid, key=tried.get))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
         if self.config.refine > 0 and hi > lo:
             for l2 in np.geomspace(lo, hi, self.config.refine + 2)[1:-1]:
                 if float(l2) not in tried:
                     trial(float(l2))
-        self.B_ = best_B
-        self.fit_info_ = {"validation_ndcg@100": {f"{k:g}": v for k, v in sorted(tried.items())}, "best_validation_ndcg@100": best}
+        del spectral
+        self.l2_ = max(tried, key=tried.get)
+        self.B_ = ease_weights(G, self.l2_)
+        self.fit_info_ = {
+            "validation_ndcg@100": {f"{k:g}": v for k, v in sorted(tried.items())},
+            "best_validation_ndcg@100": tried[self.l2_],
+        }
 
     def score(self, X_in: sp.csr_matrix) -> np.ndarray:
         X_in = self._check_input(X_in)
         B = self.B_
         if B.device.type == "cpu":
             return np.asarray(X_in.astype(B.numpy().dtype) @ B.numpy(), dtype=np.float32)  # (users, items)
-        x = torch.sparse_csr_tensor(
-            torch.from_numpy(X_in.indptr.astype(np.int64)),
-            torch.from_numpy(X_in.indices.astype(np.int64)),
-            torch.from_numpy(X_in.data).to(B.dtype),
-            size=X_in.shape,
-            check_invariants=False,
-        ).to(B.device)
+        x = _sparse(X_in, B.device, B.dtype)
         return (x @ B).float().cpu().numpy()  # (users, items)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -140,3 +140,60 @@ def ease_weights(G: torch.Tensor, l2: float) -> torch.Tensor:
     P.div_(-P.diagonal().clone())  # column j divided by -P_jj: now B off the diagonal
     P.diagonal().zero_()
     return P
+
+
+class SpectralScores:
+    """EASE scores ``x B(λ)`` for any λ from one eigendecomposition.
+
+    With ``P = (XᵀX + λI)^-1`` the EASE scores of a fold-in row ``x`` are
+    ``s_j = -(x P)_j / P_jj`` off the fold-in (the fold-in items themselves
+    are masked by the evaluation, so their ``+x_j`` term is dropped).
+
+    * items <= users: ``XᵀX = Q Λ Qᵀ`` gives ``x P = (x Q) diag(1/(Λ+λ)) Qᵀ``
+      and ``diag(P) = (Q∘Q) 1/(Λ+λ)``.
+    * users < items: ``X Xᵀ = V S Vᵀ`` and ``W = Vᵀ X`` give, by Woodbury,
+      ``λP = I - Wᵀ diag(1/(S+λ)) W``, so ``λ x P = x - (x Wᵀ) diag(1/(S+λ)) W``
+      and ``λ diag(P) = 1 - (W∘W)ᵀ 1/(S+λ)``; the factor λ cancels in ``s``.
+    """
+
+    def __init__(self, G: torch.Tensor, X: sp.csr_matrix) -> None:
+        self.device, self.dtype = G.device, G.dtype
+        n_users, n_items = X.shape
+        self.by_items = n_items <= n_users
+        if self.by_items:
+            self.eig, self.Q = torch.linalg.eigh(G)  # (items,), (items, items)
+            self.Q2 = self.Q * self.Q
+        else:
+            K = _dense(X @ X.T, self.device, self.dtype)  # (users, users)
+            self.eig, V = torch.linalg.eigh(K)
+            del K
+            self.W = (_sparse(X.T.tocsr(), self.device, self.dtype) @ V).T.contiguous()  # (users, items) = Vᵀ X
+            self.W2 = self.W * self.W
+
+    def scores(self, X_in: sp.csr_matrix, l2: float) -> torch.Tensor:
+        x = _sparse(sp.csr_matrix(X_in), self.device, self.dtype)
+        d = 1.0 / (self.eig + l2)
+        if self.by_items:
+            xP = ((x @ self.Q) * d) @ self.Q.T  # (users, items)
+            dP = self.Q2 @ d  # (items,)
+        else:
+            xP = x.to_dense() - ((x @ self.W.T) * d) @ self.W  # λ x P
+            dP = 1.0 - d @ self.W2  # λ diag(P)
+        return -xP / dP
+
+
+def _dense(M: sp.spmatrix, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return torch.from_numpy(M.toarray()).to(device=device, dtype=dtype)
+
+
+def _sparse(M: sp.csr_matrix, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """A torch sparse CSR copy of ``M``."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(M.indptr.astype(np.int64)),
+            torch.from_numpy(M.indices.astype(np.int64)),
+            torch.from_numpy(M.data).to(dtype),
+            size=M.shape,
+            check_invariants=False,
+        ).to(device)
