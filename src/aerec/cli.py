@@ -236,12 +236,11 @@ def cmd_evaluate(args) -> None:
     for name in splits:
         ev = evaluate(model.score, getattr(data, name), ks=ks, progress=_progress(args))
         results[name] = ev.to_json()
-        results[name]["buckets"] = ev.by_bucket()
         if not args.json:
-            print(f"{name:<10} {_headline(ev)}  (n={ev.summary()['ndcg@100']['n'] if 'ndcg@100' in ev.summary() else len(ev.rows)})")
+            print(f"{name:<10} {_headline(ev)}  (n={ev.n_scored})")
             if args.buckets:
-                for b in ev.by_bucket():
-                    print(f"  fold-in {b['label']:>9}: n={b['n']:<6} " + "  ".join(_fmt_bucket(b, m) for m in HEADLINE))
+                for b in results[name]["buckets"]:
+                    print(f"  fold-in {b['label']:>11}: n={b['n']:<6} " + "  ".join(_fmt_bucket(b, m) for m in HEADLINE))
     record = {"model": meta["model"], "model_dir": str(args.model), "data": str(args.data), "results": results}
     atomic_write_json(Path(args.model) / "evaluation.json", record)
     if args.json:
@@ -327,12 +326,13 @@ def cmd_datasets(args) -> None:
 # -- formatting -------------------------------------------------------------
 def _headline(ev) -> str:
     s = ev.summary()
-    return "  ".join(f"{m.upper().replace('RECALL', 'Recall').replace('NDCG', 'NDCG')} {s[m]['mean']:.4f} ± {s[m]['se']:.4f}" for m in HEADLINE if m in s)
+    names = {"ndcg@100": "NDCG@100", "recall@20": "Recall@20", "recall@50": "Recall@50"}
+    return "  ".join(f"{names[m]} {s[m]['mean']:.4f} ± {s[m]['se']:.4f}" for m in HEADLINE if m in s)
 
 
 def _fmt_bucket(b: dict, metric: str) -> str:
-    v = b.get(metric)
-    if not v or v.get("mean") is None:
+    v = b["metrics"].get(metric) or {}
+    if v.get("mean") is None:
         return f"{metric} -"
     return f"{metric} {v['mean']:.4f}"
 

@@ -1,0 +1,194 @@
+"""The command line as a user drives it: the main path, --help, and every bad-input path."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from aerec.cli import build_parser, main
+from aerec.data.prepared import PreparedDataset
+
+
+def write_ml100k(folder, n_users=60, n_items=40, seed=0, bad_line=None):
+    """A tiny MovieLens-100K folder: u.data (tab-separated) and u.item (|-separated)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for u in range(1, n_users + 1):
+        for i in rng.choice(np.arange(1, n_items + 1), 12, replace=False):
+            lines.append(f"{u}\t{i}\t{rng.choice([2, 4, 5])}\t{880000000 + len(lines)}")
+    if bad_line is not None:
+        lines.insert(10, bad_line)
+    (folder / "u.data").write_text("\n".join(lines) + "\n")
+    flags = "|".join(["0"] * 19)
+    (folder / "u.item").write_text("".join(f"{i}|Movie {i} (1995)|01-Jan-1995||http://x|{flags}\n" for i in range(1, n_items + 1)), encoding="latin-1")
+    return folder
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def prepared(tmp_path, capsys):
+    raw = write_ml100k(tmp_path / "raw")
+    code, out, err = run(capsys, "prepare", "ml-100k", "--data", raw, "--out", tmp_path / "prep", "--heldout-users", 8)
+    assert code == 0, err
+    return raw, tmp_path / "prep"
+
+
+def test_prepare_writes_the_directory_with_a_manifest(prepared):
+    raw, prep = prepared
+    manifest = json.loads((prep / "manifest.json").read_text())
+    src = {r["path"].split("/")[-1]: r for r in manifest["sources"]}
+    assert src["u.data"]["sha256"] == hashlib.sha256((raw / "u.data").read_bytes()).hexdigest()
+    assert manifest["protocol"]["filters"]["value_above"] == 3.5
+    assert manifest["protocol"]["split"] == {"heldout_users": 8, "seed": 98765, "test_prop": 0.2, "min_fold_items": 5}
+    data = PreparedDataset.load(prep)
+    rows = [line.split("\t") for line in (raw / "u.data").read_text().splitlines()]
+    liked = {}
+    for u, _, r, _ in rows:
+        liked[u] = liked.get(u, 0) + (float(r) > 3.5)
+    kept_users = sum(n >= 5 for n in liked.values())
+    assert manifest["counts"]["train_users"] == data.train.shape[0] == kept_users - 16
+    assert data.validation.n_users == data.test.n_users == 8
+    assert set(data.items["title"]).issubset({f"Movie {i} (1995)" for i in range(1, 41)})
+    assert not list(prep.parent.glob(".prep.tmp-*"))
+
+
+def test_train_evaluate_recommend(prepared, tmp_path, capsys):
+    _, prep = prepared
+    model = tmp_path / "ease"
+    code, out, err = run(capsys, "train", "ease", "--data", prep, "--out", model, "--l2-grid", "1,10", "--refine", 0, "--device", "cpu", "-q")
+    assert code == 0, err
+    assert "validation NDCG@100" in out
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["config"]["l2_grid"] == [1.0, 10.0] and meta["fit_info"]["l2"] in (1.0, 10.0)
+
+    code, out, err = run(capsys, "evaluate", model, "--data", prep, "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    for split in ("validation", "test"):
+        s = record["results"][split]["summary"]
+        assert 0 <= s["ndcg@100"]["mean"] <= 1 and s["recall@20"]["se"] >= 0
+    assert json.loads((model / "evaluation.json").read_text()) == record
+
+    items = PreparedDataset.load(prep).items["item_id"].astype(str).tolist()
+    code, out, err = run(capsys, "recommend", model, "--items", ",".join(items[:3]), "-n", 5, "--json")
+    assert code == 0, err
+    recs = json.loads(out)
+    assert len(recs) == 5 and not {r["item_id"] for r in recs} & set(items[:3])
+    assert all(r["title"].startswith("Movie ") for r in recs)
+    assert [r["score"] for r in recs] == sorted((r["score"] for r in recs), reverse=True)
+
+
+def test_recommend_for_a_user_of_the_split_excludes_their_items(prepared, tmp_path, capsys):
+    _, prep = prepared
+    assert run(capsys, "train", "popularity", "--data", prep, "--out", tmp_path / "pop", "-q")[0] == 0
+    data = PreparedDataset.load(prep)
+    user = str(data.test.users[0])
+    seen = set(data.items["item_id"].astype(str).to_numpy()[data.test.X_in[0].indices])
+    code, out, err = run(capsys, "recommend", tmp_path / "pop", "--user", user, "--data", prep, "-n", 10, "--json")
+    assert code == 0, err
+    assert not {r["item_id"] for r in json.loads(out)} & seen
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["prepare", "ml-2m", "--data", "{raw}", "--out", "{out}"], "unknown dataset 'ml-2m'"),
+        (["prepare", "ml-100k", "--data", "{tmp}/nowhere", "--out", "{out}"], "no such file"),
+        (["prepare", "ml-100k", "--data", "{raw}", "--out", "{out}", "--heldout-users", "40"], "--heldout-users 40"),
+        (["prepare", "ml-100k", "--data", "{raw}", "--out", "{out}", "--value-above", "5"], "no interactions remain"),
+        (["prepare", "table", "--data", "{raw}/u.data", "--out", "{out}"], "--user-col"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero_and_writes_nothing(tmp_path, capsys, argv, message):
+    raw = write_ml100k(tmp_path / "raw")
+    out = tmp_path / "out"
+    argv = [a.format(raw=raw, out=out, tmp=tmp_path) for a in argv]
+    code, stdout, err = run(capsys, *argv)
+    assert code == 1
+    assert message in err
+    assert err.count("\n") == 1 and err.startswith("aerec: error: ")
+    assert not out.exists()
+    assert not list(tmp_path.glob(".out.tmp-*"))
+
+
+@pytest.mark.parametrize("bad,message", [("7\tx\t4\t1", "u.data:11"), ("7\t3\tfive\t1", "u.data:11"), ("7\t3", "u.data:11")])
+def test_malformed_line_names_file_and_line(tmp_path, capsys, bad, message):
+    raw = write_ml100k(tmp_path / "raw", bad_line=bad)
+    code, _, err = run(capsys, "prepare", "ml-100k", "--data", raw, "--out", tmp_path / "out")
+    assert code == 1 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_needs_force(prepared, capsys):
+    raw, prep = prepared
+    before = (prep / "manifest.json").read_text()
+    code, _, err = run(capsys, "prepare", "ml-100k", "--data", raw, "--out", prep, "--heldout-users", 8)
+    assert code == 1 and "--force" in err
+    assert (prep / "manifest.json").read_text() == before
+    code, _, err = run(capsys, "prepare", "ml-100k", "--data", raw, "--out", prep, "--heldout-users", 5, "--force")
+    assert code == 0, err
+    assert json.loads((prep / "manifest.json").read_text())["counts"]["test_users"] == 5
+
+
+def test_evaluate_refuses_a_model_from_another_dataset(prepared, tmp_path, capsys):
+    raw, prep = prepared
+    other = write_ml100k(tmp_path / "raw2", n_items=50, seed=3)
+    assert run(capsys, "prepare", "ml-100k", "--data", other, "--out", tmp_path / "prep2", "--heldout-users", 8)[0] == 0
+    assert run(capsys, "train", "popularity", "--data", tmp_path / "prep2", "--out", tmp_path / "pop2", "-q")[0] == 0
+    code, _, err = run(capsys, "evaluate", tmp_path / "pop2", "--data", prep)
+    assert code == 1 and "vocabulary differs" in err
+
+
+def test_unknown_item_in_recommend_is_a_clear_error(prepared, tmp_path, capsys):
+    _, prep = prepared
+    run(capsys, "train", "popularity", "--data", prep, "--out", tmp_path / "pop", "-q")
+    code, _, err = run(capsys, "recommend", tmp_path / "pop", "--items", "99999")
+    assert code == 1 and "unknown item id(s) 99999" in err
+
+
+def test_synth_writes_a_prepared_directory_with_planted_groups(tmp_path, capsys):
+    code, out, err = run(capsys, "synth", "--users", 300, "--items", 120, "--interactions", 6000, "--groups", 6, "--out", tmp_path / "syn", "-q")
+    assert code == 0, err
+    data = PreparedDataset.load(tmp_path / "syn")
+    assert data.train.shape[0] == 300 and data.validation.n_users == 30
+    planted = data.extra["planted_groups"]
+    assert planted.shape == (data.n_items, 6)
+    # rows follow the prepared columns: item j's planted groups are in its genres
+    for j in range(5):
+        groups = {f"g{g}" for g in planted[j].indices}
+        assert groups == set(data.items["genres"].iloc[j].split("|"))
+
+
+def _subcommands(parser):
+    for action in parser._subparsers._group_actions:
+        for name, sub in action.choices.items():
+            yield [name]
+            if sub._subparsers is not None:
+                for rest in _subcommands(sub):
+                    yield [name, *rest]
+
+
+@pytest.mark.parametrize("path", list(_subcommands(build_parser())), ids=" ".join)
+def test_every_subcommand_has_help(path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([*path, "--help"])
+    assert e.value.code == 0
+    assert "usage: aerec" in capsys.readouterr().out
+
+
+def test_the_installed_command_runs(tmp_path):
+    """As a user runs it: a separate process, no terminal, so no progress bar."""
+    raw = write_ml100k(tmp_path / "raw")
+    p = subprocess.run([sys.executable, "-m", "aerec.cli", "prepare", "ml-100k", "--data", str(raw), "--out", str(tmp_path / "p"), "--heldout-users", "5"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""
+    assert "training users" in p.stdout
