@@ -180,3 +180,26 @@ def test_preprocess_filters_items_then_users_and_dedupes():
     kept = preprocess(data, Filters(value_above=None, min_item_users=2, min_user_items=2))
     np.testing.assert_array_equal(kept.user, [1, 1, 2, 2, 3, 3])
     np.testing.assert_array_equal(kept.item, [10, 30, 10, 30, 10, 30])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,reader,h", [("ml-1m", "read_ml1m", 600), ("ml-100k", "read_ml100k", 100), ("hetrec2011-lastfm-2k", "read_lastfm", 150)])
+def test_real_dataset_split_matches_literal_protocol(name, reader, h):
+    from aerec.data import load
+    from tests.conftest import shared_data
+
+    data = getattr(load, reader)(shared_data(name))
+    df = pd.DataFrame({"uid": data.raw_users(), "sid": data.raw_items(), "rating": data.value})
+    value_above = 0.0 if name.startswith("hetrec") else 3.5
+    state = np.random.get_state()
+    try:
+        expected = literal_protocol(df, h, value_above=value_above)
+    finally:
+        np.random.set_state(state)
+    got = split(preprocess(data, Filters(value_above=value_above)), SplitParams(heldout_users=h))
+    assert_same_csr(got.train, expected["train"])
+    np.testing.assert_array_equal(got.item_ids, expected["item_ids"])
+    for fold_name in ("validation", "test"):
+        X_in, X_out, users = expected[fold_name]
+        assert_same_csr(getattr(got, fold_name).X_in, X_in)
+        assert_same_csr(getattr(got, fold_name).X_out, X_out)
