@@ -1,0 +1,166 @@
+"""The sparse-and-wide layer of Sw-DAE (Khawar et al. 2020, Sec. 3.2) and dropout with an explicit generator.
+
+The structure is given by item groups: item ``i`` connects to hidden unit
+``j`` if and only if ``i`` belongs to group ``j``. Every item belongs to
+exactly ``R`` groups, so the structure is an ``items x R`` array of group
+indices ``G`` (sorted within each row), and each layer's weights are an
+``items x R`` array aligned with it:
+
+* encoder (items -> hidden): ``z[u, G[i, r]] += x[u, i] * E[i, r]``
+* decoder (hidden -> items): ``y[u, i] = sum_r D[i, r] * h[u, G[i, r]] + b[i]``
+
+Weights outside the structure do not exist in this representation, so they
+are never used and never change; :meth:`StructuredLayer.dense_weight`
+materialises the ``hidden x items`` matrix (zeros outside the structure) for
+analysis and tests.
+
+The encoder exploits the input's sparsity: it touches only the non-zeros of
+the batch, ``nnz(x) * R`` multiply-adds instead of ``users * items * K``. The
+decoder must produce every item's score; it exploits the structure's sparsity
+(``users * items * R``) through one of two backends, chosen by measurement
+(benchmarks/bench_layers.py):
+
+* ``csr``: a CSR sparse-dense product for the output and for the input
+  gradient, and a sampled dense-dense product (``torch.sparse.sampled_addmm``)
+  for the weight gradient, which therefore lives on the structure only;
+* ``dense``: the weights scattered into a dense ``items x K`` matrix, then one
+  GEMM (wasteful in FLOPs, but a GEMM; useful where dense tensor cores are
+  much faster than sparse kernels).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from aerec.batches import SparseBatch
+
+
+def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, values, size=size, check_invariants=False)
+
+
+class Structure:
+    """Fixed connectivity: ``groups[i]`` are the ``R`` hidden units of item ``i`` (sorted)."""
+
+    def __init__(self, groups: np.ndarray | torch.Tensor, n_hidden: int, device: torch.device | str = "cpu") -> None:
+        G = torch.as_tensor(np.asarray(groups), dtype=torch.int64)
+        if G.ndim != 2:
+            raise ValueError("groups must be an items x R array")
+        G, _ = torch.sort(G, dim=1)
+        if len(G) and (G[:, 1:] == G[:, :-1]).any():
+            raise ValueError("an item lists the same group twice")
+        if len(G) and (G.min() < 0 or G.max() >= n_hidden):
+            raise ValueError(f"group indices must lie in [0, {n_hidden})")
+        self.n_items, self.overlap = G.shape
+        self.n_hidden = int(n_hidden)
+        self.device = torch.device(device)
+        self.groups = G.to(self.device)  # (items, R)
+        nnz = self.n_items * self.overlap
+        # items x hidden CSR (decoder orientation): row i holds G[i, :]
+        self.crow = torch.arange(0, nnz + 1, self.overlap, dtype=torch.int64, device=self.device)
+        self.col = self.groups.reshape(-1)
+        # hidden x items CSR (its transpose): a permutation of the same non-zeros
+        flat_item = torch.arange(self.n_items, device=self.device).repeat_interleave(self.overlap)
+        order = torch.argsort(self.col * self.n_items + flat_item)
+        self.t_perm = order  # value k of the transpose is value t_perm[k] of the original
+        counts = torch.bincount(self.col, minlength=self.n_hidden)
+        self.t_crow = torch.cat([torch.zeros(1, dtype=torch.int64, device=self.device), torch.cumsum(counts, 0)])
+        self.t_col = flat_item[order]
+
+    @property
+    def nnz(self) -> int:
+        return self.n_items * self.overlap
+
+    def mask(self) -> torch.Tensor:
+        """The dense ``hidden x items`` 0/1 mask of the structure."""
+        M = torch.zeros(self.n_items, self.n_hidden, device=self.device)
+        M.scatter_(1, self.groups, 1.0)
+        return M.T
+
+
+class _StructuredMatmul(torch.autograd.Function):
+    """``y = h @ Wᵀ`` with ``W`` (items x hidden) given by its CSR values on a fixed structure."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, values: torch.Tensor, structure: Structure) -> torch.Tensor:
+        ctx.structure = structure
+        ctx.save_for_backward(h, values)
+        W = _csr(structure.crow, structure.col, values, (structure.n_items, structure.n_hidden))
+        return (W @ h.T).T  # (users, items)
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor):
+        h, values = ctx.saved_tensors
+        s = ctx.structure
+        grad_h = grad_values = None
+        if ctx.needs_input_grad[0]:
+            Wt = _csr(s.t_crow, s.t_col, values[s.t_perm], (s.n_hidden, s.n_items))
+            grad_h = (Wt @ grad_y.T.contiguous()).T  # (users, hidden)
+        if ctx.needs_input_grad[1]:
+            pattern = _csr(s.crow, s.col, torch.zeros_like(values), (s.n_items, s.n_hidden))
+            grad_values = torch.sparse.sampled_addmm(pattern, grad_y.T.contiguous(), h.contiguous(), beta=0.0).values()
+        return grad_h, grad_values, None
+
+
+class StructuredLayer(nn.Module):
+    """Weights ``(items, R)`` on a :class:`Structure`, used as encoder or decoder."""
+
+    def __init__(self, structure: Structure, *, bias_size: int, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.structure = structure
+        fan_in = structure.overlap  # each hidden unit sees about items*R/K items; each item R units
+        bound = 1.0 / np.sqrt(max(fan_in, 1))
+        w = torch.empty(structure.n_items, structure.overlap)
+        w.uniform_(-bound, bound, generator=generator)
+        self.weight = nn.Parameter(w.to(structure.device))  # (items, R)
+        self.bias = nn.Parameter(torch.zeros(bias_size, device=structure.device))
+
+    def dense_weight(self) -> torch.Tensor:
+        """The ``hidden x items`` weight matrix, exactly zero outside the structure."""
+        s = self.structure
+        W = torch.zeros(s.n_items, s.n_hidden, device=self.weight.device, dtype=self.weight.dtype)
+        W.scatter_(1, s.groups, self.weight.detach())
+        return W.T
+
+    def encode(self, x: SparseBatch) -> torch.Tensor:
+        """``z = x Wᵀ + b`` for a sparse batch, touching only its non-zeros: (users, hidden)."""
+        s = self.structure
+        contrib = x.vals[:, None] * self.weight[x.cols]  # (nnz, R)
+        target = x.rows[:, None] * s.n_hidden + s.groups[x.cols]  # (nnz, R) flat (user, hidden)
+        z = torch.zeros(x.n_rows * s.n_hidden, device=contrib.device, dtype=contrib.dtype)
+        z = z.index_add(0, target.reshape(-1), contrib.reshape(-1))
+        return z.view(x.n_rows, s.n_hidden) + self.bias
+
+    def decode(self, h: torch.Tensor, backend: str = "csr") -> torch.Tensor:
+        """``y = h Dᵀ + b`` over all items: (users, items)."""
+        s = self.structure
+        if backend == "csr":
+            y = _StructuredMatmul.apply(h, self.weight.reshape(-1), s)
+        elif backend == "dense":
+            W = torch.zeros(s.n_items, s.n_hidden, device=h.device, dtype=h.dtype).scatter(1, s.groups, self.weight.to(h.dtype))
+            y = h @ W.T
+        else:
+            raise ValueError(f"unknown backend {backend!r}: csr or dense")
+        return y + self.bias
+
+
+def dropout_sparse(x: SparseBatch, p: float, generator: torch.Generator | None) -> SparseBatch:
+    """Inverted dropout on the non-zeros of a sparse batch: each kept value is scaled by 1/(1-p)."""
+    if p <= 0:
+        return x
+    keep = torch.rand(x.vals.shape, generator=generator, device=x.vals.device) >= p
+    return SparseBatch(x.rows[keep], x.cols[keep], x.vals[keep] / (1.0 - p), x.n_rows, x.n_cols)
+
+
+def dropout_dense(h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout with an explicit generator."""
+    if p <= 0:
+        return h
+    keep = torch.rand(h.shape, generator=generator, device=h.device) >= p
+    return h * keep / (1.0 - p)

@@ -1,0 +1,201 @@
+"""The generic training loop for every torch model (STYLE.md §Distilled 4).
+
+It knows nothing of any model. It takes a ``torch.nn.Module`` that owns its
+loss, ``module.loss(batch, step) -> scalar tensor`` for a
+:class:`~aerec.batches.SparseBatch` of training users, and a validation
+callback that returns the number to maximise (validation NDCG@100). It
+shuffles users with its own seeded generator, batches them from a CSR matrix
+held on the device, steps the optimiser, validates every ``eval_every``
+epochs, keeps the best weights, and stops after ``patience`` validations
+without improvement or when the budget of epochs or steps is spent.
+
+With a ``checkpoint`` path the loop saves its whole state (weights,
+optimiser, counters, best weights, generator) after every validation,
+atomically, and resumes from it when started again with the same path.
+Checkpoints are tensors and plain numbers, loaded with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import scipy.sparse as sp
+import torch
+from tqdm.auto import tqdm
+
+from aerec.batches import DeviceCSR
+from aerec.errors import ConfigError
+
+
+@dataclass
+class TrainConfig:
+    """How to train (the same fields for every torch model).
+
+    Attributes:
+        batch_size: users per mini-batch.
+        lr: the optimiser's learning rate.
+        weight_decay: L2 penalty applied by the optimiser.
+        optimizer: ``adam`` or ``sgd`` (with ``momentum``).
+        momentum: SGD momentum.
+        max_epochs: the most passes over the training users.
+        max_steps: the most optimiser steps (``0`` for no limit besides epochs).
+        patience: stop after this many validations without improvement (``0`` never stops early).
+        eval_every: validate every this many epochs.
+        seed: seeds the initialisation, the shuffling and the dropout masks.
+    """
+
+    batch_size: int = 500
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    max_epochs: int = 200
+    max_steps: int = 0
+    patience: int = 20
+    eval_every: int = 1
+    seed: int = 0
+
+
+@dataclass
+class TrainResult:
+    """What the loop did: the best validation score, when, and the history."""
+
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    epochs: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    stopped: str = ""
+    history: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "best_validation_ndcg@100": self.best_score,
+            "best_epoch": self.best_epoch,
+            "epochs": self.epochs,
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "stopped": self.stopped,
+            "history": self.history,
+        }
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise ConfigError(f"--optimizer {cfg.optimizer!r}: choose adam or sgd")
+
+
+def train(
+    module: torch.nn.Module,
+    X: sp.csr_matrix,
+    cfg: TrainConfig,
+    *,
+    device: torch.device,
+    validate: Callable[[], float] | None = None,
+    progress: bool = False,
+    checkpoint: str | os.PathLike | None = None,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``module`` on the rows of ``X``; on return it holds the best weights."""
+    if cfg.batch_size < 1 or cfg.max_epochs < 1:
+        raise ConfigError("--batch-size and --max-epochs must be at least 1")
+    data = DeviceCSR(X, device)
+    optimizer = make_optimizer([p for p in module.parameters() if p.requires_grad], cfg)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    result = TrainResult()
+    best_state = None
+    bad = 0
+    start_epoch = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        module.load_state_dict(state["module"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"].cpu())
+        best_state = state["best_module"]
+        start_epoch, bad = int(state["epoch"]), int(state["bad"])
+        result = TrainResult(**{**state["result"], "history": list(state["result"]["history"])})
+    steps_per_epoch = math.ceil(data.n_rows / cfg.batch_size)
+    t0 = time.perf_counter() - result.seconds
+    bar = tqdm(total=cfg.max_epochs, initial=start_epoch, desc=desc, disable=not progress, unit="epoch")
+    for epoch in range(start_epoch + 1, cfg.max_epochs + 1):
+        module.train()
+        total, n = 0.0, 0
+        for batch in data.batches(cfg.batch_size, generator=generator):
+            loss = module.loss(batch, result.steps)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            result.steps += 1
+            total += float(loss.detach())
+            n += 1
+            if cfg.max_steps and result.steps >= cfg.max_steps:
+                break
+        result.epochs = epoch
+        record = {"epoch": epoch, "steps": result.steps, "loss": total / max(n, 1), "seconds": round(time.perf_counter() - t0, 3)}
+        out_of_steps = bool(cfg.max_steps) and result.steps >= cfg.max_steps
+        if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.max_epochs or out_of_steps):
+            module.eval()
+            with torch.no_grad():
+                score = float(validate())
+            record["validation"] = score
+            if score > result.best_score:
+                result.best_score, result.best_epoch, bad = score, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            else:
+                bad += 1
+        result.history.append(record)
+        result.seconds = time.perf_counter() - t0
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.4g}", val=f"{record.get('validation', float('nan')):.4f}")
+        if checkpoint is not None and "validation" in record:
+            _save_checkpoint(checkpoint, module, optimizer, generator, best_state, epoch, bad, result)
+        if cfg.patience and bad >= cfg.patience:
+            result.stopped = f"no improvement in {cfg.patience} validations"
+            break
+        if out_of_steps:
+            result.stopped = f"step budget {cfg.max_steps} spent"
+            break
+    else:
+        result.stopped = f"epoch budget {cfg.max_epochs} spent"
+    bar.close()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    result.seconds = time.perf_counter() - t0
+    if steps_per_epoch and not result.history:
+        result.stopped = "no epoch run"
+    return result
+
+
+def _save_checkpoint(path, module, optimizer, generator, best_state, epoch, bad, result) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    summary = result.as_dict()
+    state = {
+        "module": module.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "best_module": best_state if best_state is not None else module.state_dict(),
+        "epoch": epoch,
+        "bad": bad,
+        "result": {
+            "best_score": result.best_score,
+            "best_epoch": result.best_epoch,
+            "epochs": result.epochs,
+            "steps": result.steps,
+            "seconds": result.seconds,
+            "stopped": result.stopped,
+            "history": summary["history"],
+        },
+    }
+    torch.save(state, tmp)
+    os.replace(tmp, path)
