@@ -241,10 +241,14 @@ def cmd_evaluate(args) -> None:
             if args.buckets:
                 for b in results[name]["buckets"]:
                     print(f"  fold-in {b['label']:>11}: n={b['n']:<6} " + "  ".join(_fmt_bucket(b, m) for m in HEADLINE))
+    out = Path(args.model) / "evaluation.json"
+    previous = json.loads(out.read_text()) if out.is_file() else {}
+    if previous.get("data") == str(args.data):  # keep the other split's results
+        results = {**previous.get("results", {}), **results}
     record = {"model": meta["model"], "model_dir": str(args.model), "data": str(args.data), "results": results}
-    atomic_write_json(Path(args.model) / "evaluation.json", record)
+    atomic_write_json(out, record)
     if args.json:
-        print(json.dumps(record, indent=2, default=float))
+        print(json.dumps({**record, "results": {k: results[k] for k in splits}}, indent=2, default=float))
 
 
 def cmd_recommend(args) -> None:
