@@ -2,8 +2,10 @@
 
 from aerec.models.base import Recommender
 from aerec.models.ease import EASE
+from aerec.models.fcdae import FCDAE
 from aerec.models.popularity import Popularity
+from aerec.models.swdae import SwDAE
 
-MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, EASE)}
+MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, EASE, SwDAE, FCDAE)}
 
-__all__ = ["EASE", "MODELS", "Popularity", "Recommender"]
+__all__ = ["EASE", "FCDAE", "MODELS", "Popularity", "Recommender", "SwDAE"]

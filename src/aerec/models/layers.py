@@ -164,3 +164,29 @@ def dropout_dense(h: torch.Tensor, p: float, generator: torch.Generator | None) 
         return h
     keep = torch.rand(h.shape, generator=generator, device=h.device) >= p
     return h * keep / (1.0 - p)
+
+
+class DenseLayer(nn.Module):
+    """A fully-connected layer with the same ``encode``/``decode`` interface (FC-DAE, Sec. 5.3).
+
+    ``weight`` is ``items x hidden``; the encoder multiplies the sparse batch
+    by it (input sparsity still exploited), the decoder is one GEMM.
+    """
+
+    def __init__(self, n_items: int, n_hidden: int, *, bias_size: int, fan_in: int, generator: torch.Generator | None = None, device: torch.device | str = "cpu") -> None:
+        super().__init__()
+        bound = 1.0 / np.sqrt(max(fan_in, 1))
+        w = torch.empty(n_items, n_hidden).uniform_(-bound, bound, generator=generator)
+        self.weight = nn.Parameter(w.to(device))  # (items, hidden)
+        self.bias = nn.Parameter(torch.zeros(bias_size, device=device))
+
+    def dense_weight(self) -> torch.Tensor:
+        """The ``hidden x items`` weight matrix."""
+        return self.weight.detach().T
+
+    def encode(self, x: SparseBatch) -> torch.Tensor:
+        xs = torch.sparse_coo_tensor(torch.stack([x.rows, x.cols]), x.vals, (x.n_rows, x.n_cols))
+        return torch.sparse.mm(xs, self.weight) + self.bias  # (users, hidden)
+
+    def decode(self, h: torch.Tensor, backend: str = "dense") -> torch.Tensor:
+        return h @ self.weight.T + self.bias  # (users, items)

@@ -82,19 +82,23 @@ class SwDAEConfig(TrainConfig):
     device: str = "auto"
 
 
-class SwDAEModule(nn.Module):
-    """The network of Eq. 4 on a fixed :class:`Structure`."""
+class DAEModule(nn.Module):
+    """The network of Eq. 4: one sigmoid hidden layer between an encoder and a decoder layer.
 
-    def __init__(self, structure: Structure, *, input_dropout: float, hidden_dropout: float, loss: str, backend: str, seed: int) -> None:
+    The layers are :class:`StructuredLayer` s for Sw-DAE and
+    :class:`~aerec.models.layers.DenseLayer` s for FC-DAE; everything else
+    (corruption, activations, dropout, loss) is shared, which is what makes
+    FC-DAE the control of Sec. 5.3-5.4.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, *, input_dropout: float, hidden_dropout: float, loss: str, backend: str, seed: int, device: torch.device) -> None:
         super().__init__()
         if loss not in LOSSES:
             raise ConfigError(f"--loss {loss!r}: choose {' or '.join(LOSSES)}")
-        init = torch.Generator().manual_seed(seed)
-        self.encoder = StructuredLayer(structure, bias_size=structure.n_hidden, generator=init)
-        self.decoder = StructuredLayer(structure, bias_size=structure.n_items, generator=init)
+        self.encoder, self.decoder = encoder, decoder
         self.input_dropout, self.hidden_dropout = input_dropout, hidden_dropout
         self.loss_name, self.backend = loss, backend
-        self.generator = torch.Generator(device=structure.device).manual_seed(seed + 1)
+        self.generator = torch.Generator(device=device).manual_seed(seed + 1)
 
     def forward(self, x: SparseBatch) -> torch.Tensor:
         if self.training:
@@ -112,13 +116,44 @@ class SwDAEModule(nn.Module):
         return F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1).mean()
 
 
-class SwDAE(Recommender):
+class TorchRecommender(Recommender):
+    """Shared plumbing of the torch autoencoders: train ``module_`` with the generic loop, score, save.
+
+    A subclass builds ``module_`` in :meth:`_build` from its config (and,
+    when loading, from the saved arrays) and may add arrays to the state.
+    """
+
+    def _train(self, X: sp.csr_matrix, validation: Fold | None, progress: bool, device: torch.device) -> dict:
+        validate = None if validation is None else (lambda: validation_ndcg(self.score, validation))
+        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name)
+        return result.as_dict()
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.module_.parameters())
+
+    def score(self, X_in: sp.csr_matrix) -> np.ndarray:
+        X_in = self._check_input(X_in)
+        self.module_.eval()
+        with torch.no_grad():
+            logits = self.module_(csr_to_batch(X_in, next(self.module_.parameters()).device))
+        return logits.float().cpu().numpy()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
+
+    def _load_module_state(self, state: dict[str, np.ndarray]) -> None:
+        self.module_.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
+        self.module_.eval()
+
+
+class SwDAE(TorchRecommender):
     """Sparse-and-wide denoising autoencoder with learned item-group structure."""
 
     name = "swdae"
     Config = SwDAEConfig
 
     def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, groups=None) -> SwDAE:
+        """Learn the item groups (unless ``groups`` are given), then train the network."""
         from aerec.structure import learn_groups
 
         cfg = self.config
@@ -139,9 +174,12 @@ class SwDAE(Recommender):
             )
         self.groups_ = groups
         self._build(np.asarray(groups.item_groups), device)
-        validate = None if validation is None else (lambda: validation_ndcg(self.score, validation))
-        result = train(self.module_, X, cfg, device=device, validate=validate, progress=progress, desc="swdae")
-        self.fit_info_ = {"groups": groups.summary(), "training": result.as_dict(), "parameters": self.n_parameters()}
+        training = self._train(X, validation, progress, device)
+        self.fit_info_ = {
+            "groups": {"timings": groups.timings, "diagnostics": groups.diagnostics, **groups.overlap()},
+            "training": training,
+            "parameters": self.n_parameters(),
+        }
         return self
 
     @property
@@ -156,27 +194,15 @@ class SwDAE(Recommender):
         cfg = self.config
         structure = Structure(item_groups, cfg.n_groups, device)
         backend = cfg.backend if cfg.backend != "auto" else ("dense" if device.type == "cuda" else "csr")
-        self.module_ = SwDAEModule(structure, input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend=backend, seed=cfg.seed)
-
-    def n_parameters(self) -> int:
-        """Weights on the structure (2 x items x R) plus the biases (K + items)."""
-        return sum(p.numel() for p in self.module_.parameters())
-
-    def score(self, X_in: sp.csr_matrix) -> np.ndarray:
-        X_in = self._check_input(X_in)
-        self.module_.eval()
-        with torch.no_grad():
-            logits = self.module_(csr_to_batch(X_in, self.module_.encoder.weight.device))
-        return logits.float().cpu().numpy()
+        init = torch.Generator().manual_seed(cfg.seed)
+        encoder = StructuredLayer(structure, bias_size=structure.n_hidden, generator=init)
+        decoder = StructuredLayer(structure, bias_size=structure.n_items, generator=init)
+        self.module_ = DAEModule(encoder, decoder, input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend=backend, seed=cfg.seed, device=device)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        state = {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
-        state["item_groups"] = self.module_.encoder.structure.groups.cpu().numpy()
-        return state
+        return {**super().state_dict(), "item_groups": self.module_.encoder.structure.groups.cpu().numpy()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        device = resolve_device(self.config.device)
         self.n_items_ = state["item_groups"].shape[0]
-        self._build(state["item_groups"], device)
-        self.module_.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items() if k != "item_groups"})
-        self.module_.eval()
+        self._build(state["item_groups"], resolve_device(self.config.device))
+        self._load_module_state({k: v for k, v in state.items() if k != "item_groups"})

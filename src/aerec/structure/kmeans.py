@@ -1,0 +1,166 @@
+"""K-means in torch (k-means++ seeding, Lloyd iterations in chunked matmuls) and the R-nearest-centroid step.
+
+The same code runs on the CPU and on CUDA; every random draw comes from a
+``torch.Generator`` seeded by the caller, so one seed gives one clustering on
+one device (the CPU and CUDA streams differ, so the two devices may not agree
+with each other).
+
+Seeding is greedy k-means++ (Arthur & Vassilvitskii, 2007, with the
+``2 + ln K`` candidates per step that scikit-learn uses): the first centroid is
+a uniformly drawn point; each further step draws ``2 + ⌊ln K⌋`` candidates with
+probability proportional to ``D(x)²``, the squared distance of a point to its
+nearest centroid so far, and keeps the candidate that lowers ``Σ_x D(x)²`` most.
+
+Lloyd's iterations alternate ``label(x) = argmin_k ||x - c_k||²`` and
+``c_k = mean{x : label(x) = k}``. Distances are ``||x||² - 2 x·c + ||c||²``,
+computed for ``chunk`` rows at a time so that memory stays at
+``chunk x K`` floats. A cluster left empty is re-seeded (as scikit-learn does)
+at the points farthest from their own centroids, which then move to it; every
+cluster therefore has at least one point when Lloyd's loop ends, unless there
+are fewer distinct points than clusters.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+_CHUNK_ELEMENTS = 1 << 24  # distance-matrix entries held at once (64 MiB of float32)
+
+
+@dataclass
+class KMeansResult:
+    """The outcome of :func:`kmeans`.
+
+    Attributes:
+        centroids: ``(K, F)`` cluster means.
+        labels: ``(m,)`` int64, the cluster of each point after the last
+            assignment step.
+        inertia: ``Σ_x ||x - c_label(x)||²`` at the last assignment.
+        n_iter: Lloyd iterations run.
+        converged: whether an assignment step changed no label.
+        reseeded: empty clusters re-seeded over all iterations.
+    """
+
+    centroids: torch.Tensor
+    labels: torch.Tensor
+    inertia: float
+    n_iter: int
+    converged: bool
+    reseeded: int
+
+
+def kmeans(points: torch.Tensor, k: int, *, generator: torch.Generator, max_iter: int = 100) -> KMeansResult:
+    """Cluster the rows of ``points`` ``(m, F)`` into ``k`` clusters: k-means++ seeding, then Lloyd's iterations."""
+    m = points.shape[0]
+    if not 1 <= k <= m:
+        raise ValueError(f"kmeans: k={k} must be in 1..{m} (the number of points)")
+    sq = (points * points).sum(dim=1)  # (m,)
+    centroids = kmeans_plusplus(points, k, generator=generator, sq_norms=sq)
+    labels = torch.full((m,), -1, dtype=torch.long, device=points.device)
+    converged, reseeded, n_iter = False, 0, 0
+    for n_iter in range(1, max_iter + 1):
+        new_labels, dist = _nearest(points, sq, centroids)
+        changed = bool((new_labels != labels).any())
+        labels = new_labels
+        centroids, n_empty = _update(points, labels, dist, k)
+        reseeded += n_empty
+        if not changed and n_empty == 0:
+            converged = True
+            break
+    labels, dist = _nearest(points, sq, centroids)
+    return KMeansResult(centroids, labels, float(dist.sum()), n_iter, converged, reseeded)
+
+
+def kmeans_plusplus(
+    points: torch.Tensor, k: int, *, generator: torch.Generator, sq_norms: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Greedy k-means++ seeding: ``(k, F)`` initial centroids, each one a row of ``points``."""
+    m, device = points.shape[0], points.device
+    sq = (points * points).sum(dim=1) if sq_norms is None else sq_norms  # (m,)
+    trials = 2 + int(math.log(k))
+    first = torch.randint(m, (1,), generator=generator, device=device)
+    chosen = torch.empty(k, dtype=torch.long, device=device)
+    chosen[0] = first[0]
+    closest = _sq_dist(points, sq, points[first]).squeeze(1)  # (m,) D(x)²
+    for j in range(1, k):
+        # Draw candidates with probability D(x)² / Σ D²; uniform if every point is already a centroid.
+        cum = torch.cumsum(closest.double(), dim=0)  # (m,)
+        total = cum[-1]
+        u = torch.rand(trials, generator=generator, device=device, dtype=torch.float64)
+        candidates = torch.searchsorted(cum, u * total, right=True).clamp_(max=m - 1)  # (trials,)
+        uniform = torch.randint(m, (trials,), generator=generator, device=device)
+        candidates = torch.where(total > 0, candidates, uniform)
+        d = torch.minimum(closest[:, None], _sq_dist(points, sq, points[candidates]))  # (m, trials)
+        best = torch.argmin(d.sum(dim=0))
+        chosen[j] = candidates[best]
+        closest = d[:, best]
+    return points[chosen].clone()
+
+
+def nearest_centroids(points: torch.Tensor, centroids: torch.Tensor, r: int) -> torch.Tensor:
+    """``(m, r)`` int64: for each point, its ``r`` nearest centroids, nearest first (chunked top-r)."""
+    m, k = points.shape[0], centroids.shape[0]
+    if not 1 <= r <= k:
+        raise ValueError(f"nearest_centroids: r={r} must be in 1..{k}")
+    sq = (points * points).sum(dim=1)
+    csq = (centroids * centroids).sum(dim=1)
+    out = torch.empty((m, r), dtype=torch.long, device=points.device)
+    step = max(1, _CHUNK_ELEMENTS // k)
+    for s in range(0, m, step):
+        d = _sq_dist(points[s : s + step], sq[s : s + step], centroids, csq)  # (chunk, K)
+        out[s : s + step] = torch.topk(d, r, dim=1, largest=False, sorted=True).indices
+    return out
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _sq_dist(x: torch.Tensor, x_sq: torch.Tensor, c: torch.Tensor, c_sq: torch.Tensor | None = None) -> torch.Tensor:
+    """``(len(x), len(c))`` squared Euclidean distances ``||x||² - 2 x·c + ||c||²``, clamped at 0."""
+    if c_sq is None:
+        c_sq = (c * c).sum(dim=1)
+    d = torch.addmm(x_sq[:, None] + c_sq[None, :], x, c.T, alpha=-2.0)
+    return d.clamp_(min=0.0)
+
+
+def _nearest(points: torch.Tensor, sq: torch.Tensor, centroids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The nearest centroid of each point and the squared distance to it, ``chunk`` rows at a time."""
+    m, k = points.shape[0], centroids.shape[0]
+    csq = (centroids * centroids).sum(dim=1)
+    labels = torch.empty(m, dtype=torch.long, device=points.device)
+    dist = torch.empty(m, dtype=points.dtype, device=points.device)
+    step = max(1, _CHUNK_ELEMENTS // k)
+    for s in range(0, m, step):
+        d = _sq_dist(points[s : s + step], sq[s : s + step], centroids, csq)  # (chunk, K)
+        dist[s : s + step], labels[s : s + step] = d.min(dim=1)
+    return labels, dist
+
+
+def _update(points: torch.Tensor, labels: torch.Tensor, dist: torch.Tensor, k: int) -> tuple[torch.Tensor, int]:
+    """Cluster means; empty clusters re-seeded at the farthest points, which move to them. Returns (centroids, #empty)."""
+    counts = torch.bincount(labels, minlength=k)  # (K,)
+    empty = torch.nonzero(counts == 0).squeeze(1)
+    n_empty = int(empty.numel())
+    if n_empty:
+        # Only points whose cluster keeps another member may move, so no cluster empties in turn.
+        # Farthest first; a cluster gives at most count - 1 points, so none empties in turn.
+        movable = torch.nonzero(counts[labels] > 1).squeeze(1)
+        order = movable[torch.argsort(dist[movable], descending=True, stable=True)]
+        spare = (counts - 1).tolist()
+        take: list[int] = []
+        for d, lab in zip(order.tolist(), labels[order].tolist()):
+            if len(take) == n_empty:
+                break
+            if spare[lab] > 0:
+                spare[lab] -= 1
+                take.append(d)
+        labels = labels.clone()
+        labels[torch.tensor(take, dtype=torch.long, device=points.device)] = empty[: len(take)]
+        counts = torch.bincount(labels, minlength=k)
+    sums = torch.zeros((k, points.shape[1]), dtype=points.dtype, device=points.device)
+    sums.index_add_(0, labels, points)
+    centroids = sums / counts.clamp(min=1).to(points.dtype)[:, None]
+    return centroids, n_empty
