@@ -8,22 +8,32 @@ from aerec.artifacts import load_model, save_model
 from aerec.data.prepare import item_table
 from aerec.metrics import topk_items
 from aerec.models import MODELS
+from tests.conftest import block_data, split_rows
 
 # Small, fast settings per model; every model in MODELS must appear here.
 FAST = {
     "popularity": {},
     "ease": {"l2_grid": (1.0, 10.0, 100.0), "refine": 1, "device": "cpu"},
+    "swdae": {"n_groups": 8, "overlap": 2, "n_components": 4, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
+    "fc-dae": {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
 }
-PERSONALISED = {"ease"}
+PERSONALISED = {"ease", "swdae", "fc-dae"}
 
 
 def test_every_model_has_fast_settings():
     assert set(MODELS) == set(FAST)
 
 
-@pytest.fixture(params=sorted(MODELS))
-def fitted(request, blocks):
-    train, fold, _, _ = blocks
+@pytest.fixture(scope="module")
+def module_blocks():
+    X, _, _ = block_data()
+    return split_rows(X, 80)
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def fitted(request, module_blocks):
+    """Each model fitted once for the whole module (the tests do not change it)."""
+    train, fold = module_blocks
     model = MODELS[request.param](**FAST[request.param]).fit(train, validation=fold)
     return model, train, fold
 

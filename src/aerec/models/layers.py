@@ -185,7 +185,7 @@ class DenseLayer(nn.Module):
         return self.weight.detach().T
 
     def encode(self, x: SparseBatch) -> torch.Tensor:
-        xs = torch.sparse_coo_tensor(torch.stack([x.rows, x.cols]), x.vals, (x.n_rows, x.n_cols))
+        xs = torch.sparse_coo_tensor(torch.stack([x.rows, x.cols]), x.vals, (x.n_rows, x.n_cols), check_invariants=False)
         return torch.sparse.mm(xs, self.weight) + self.bias  # (users, hidden)
 
     def decode(self, h: torch.Tensor, backend: str = "dense") -> torch.Tensor:
