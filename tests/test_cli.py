@@ -192,3 +192,21 @@ def test_the_installed_command_runs(tmp_path):
     assert p.returncode == 0, p.stderr
     assert p.stderr == ""
     assert "training users" in p.stdout
+
+
+def test_groups_learns_prints_and_saves(tmp_path, capsys):
+    from safetensors import safe_open
+
+    from aerec.structure import ItemGroups
+
+    assert run(capsys, "synth", "--users", 300, "--items", 120, "--interactions", 6000, "--groups", 6, "--out", tmp_path / "syn", "-q")[0] == 0
+    code, out, err = run(capsys, "groups", "--data", tmp_path / "syn", "-k", 6, "-r", 1, "-f", 6, "--out", tmp_path / "g.safetensors", "--json", "--device", "cpu")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["K"] == 6 and summary["R"] == 1
+    assert sum(g["size"] for g in summary["groups"]) == 120  # R = 1: a partition, all six shown
+    with safe_open(str(tmp_path / "g.safetensors"), "np") as f:
+        groups = ItemGroups.from_arrays({k: f.get_tensor(k) for k in f.keys()}, f.metadata())
+    assert groups.item_groups.shape == (120, 1)
+    code, _, err = run(capsys, "groups", "--data", tmp_path / "syn", "-k", 500)
+    assert code == 1 and "K=500" in err or "500" in err

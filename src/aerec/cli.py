@@ -132,6 +132,23 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(run=cmd_synth)
 
+    # groups ------------------------------------------------------------
+    p = sub.add_parser("groups", help="learn overlapping item groups (Sw-DAE Sec. 3.1) and inspect them", description="Learn K overlapping item groups from the training matrix (Algorithm 1: Laplacian spectrum; Algorithm 2: truncated SVD; then K-means, each item tied to its R nearest centroids), print their sizes, overlap and top items, and optionally save them.")
+    p.add_argument("--data", required=True, type=Path, help="a prepared directory")
+    p.add_argument("-k", "--n-groups", type=int, default=1000, help="K, the number of groups (default: 1000)")
+    p.add_argument("-r", "--overlap", type=int, default=0, help="R, groups per item (default: 0.1 K)")
+    p.add_argument("-f", "--n-components", type=int, default=50, help="F, the embedding dimension (default: 50)")
+    p.add_argument("--algorithm", choices=("laplacian", "svd"), default="laplacian")
+    p.add_argument("--normalize", choices=("l2", "sum", "none"), default="l2", help="row normalisation of the embedding (default: l2)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--show", type=int, default=10, help="groups to print (largest first; default: 10)")
+    p.add_argument("--top", type=int, default=5, help="items to print per group, most popular first (default: 5)")
+    p.add_argument("--out", type=Path, help="save the groups (safetensors) to this file")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    _common(p, force=False)
+    p.set_defaults(run=cmd_groups)
+
     # datasets ----------------------------------------------------------
     p = sub.add_parser("datasets", help="list the known datasets, their protocol defaults and sources")
     p.set_defaults(run=cmd_datasets)
@@ -318,6 +335,38 @@ def cmd_synth(args) -> None:
     prepared.save(args.out, overwrite=args.force)
     c = prepared.counts()
     print(f"{args.out}: {c['train_users']:,} training users x {c['items']:,} items ({c['train_interactions']:,} interactions), {args.groups} planted groups; generated in {t_gen:.1f} s")
+
+
+def cmd_groups(args) -> None:
+    from aerec.atomic import atomic_write_bytes
+    from aerec.data.prepared import PreparedDataset
+    from aerec.structure import learn_groups
+
+    data = PreparedDataset.load(args.data)
+    R = args.overlap or max(1, round(0.1 * args.n_groups))
+    groups = learn_groups(data.train, n_groups=args.n_groups, overlap=R, n_components=args.n_components, algorithm=args.algorithm, normalize=args.normalize, seed=args.seed, device=args.device, progress=_progress(args))
+    if args.out is not None:
+        from safetensors.numpy import save
+
+        atomic_write_bytes(args.out, save(groups.to_arrays(), metadata=groups.metadata()))
+    popularity = np.asarray(data.train.sum(axis=0)).ravel()
+    member = groups.membership.tocsc()
+    sizes = groups.sizes()
+    shown = []
+    for g in np.argsort(-sizes, kind="stable")[: max(args.show, 0)]:
+        items = member.indices[member.indptr[g] : member.indptr[g + 1]]
+        top = items[np.argsort(-popularity[items], kind="stable")[: args.top]]
+        shown.append({"group": int(g), "size": int(sizes[g]), "top_items": [{"item_id": str(data.items["item_id"].iloc[j]), "title": str(data.items["title"].iloc[j])} for j in top]})
+    summary = {"K": groups.n_groups, "R": groups.overlap_r, "F": args.n_components, "algorithm": args.algorithm, "normalize": args.normalize, "timings": groups.timings, "overlap": groups.overlap(), "groups": shown}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    t = groups.timings
+    print(f"{groups.n_groups} groups, R={groups.overlap_r}, F={args.n_components} ({args.algorithm}, {args.normalize}) in {t.get('total', 0):.2f} s: " + ", ".join(f"{k} {v:.2f}" for k, v in t.items() if k != "total"))
+    o = groups.overlap()
+    print(f"items per group: min {o['items_per_group_min']:.0f}, median {o['items_per_group_median']:.0f}, max {o['items_per_group_max']:.0f}; empty groups {o['empty_groups']}; mean shared items per pair {o['mean_shared_items_per_pair']:.2f}")
+    for g in shown:
+        print(f"group {g['group']:>5} ({g['size']} items): " + "; ".join(it["title"] or it["item_id"] for it in g["top_items"]))
 
 
 def cmd_datasets(args) -> None:
