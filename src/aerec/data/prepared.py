@@ -93,10 +93,10 @@ class PreparedDataset:
         manifest["counts"] = self.counts()
         manifest["extra"] = sorted(self.extra)
         with atomic_dir(out, overwrite=overwrite) as tmp:
-            sp.save_npz(tmp / "train.npz", self.train.tocsr())
+            sp.save_npz(tmp / "train.npz", self.train.tocsr(), compressed=False)
             for name, fold in (("validation", self.validation), ("test", self.test)):
-                sp.save_npz(tmp / f"{name}_in.npz", fold.X_in.tocsr())
-                sp.save_npz(tmp / f"{name}_out.npz", fold.X_out.tocsr())
+                sp.save_npz(tmp / f"{name}_in.npz", fold.X_in.tocsr(), compressed=False)
+                sp.save_npz(tmp / f"{name}_out.npz", fold.X_out.tocsr(), compressed=False)
             self.items.reset_index(drop=True).to_parquet(tmp / "items.parquet", index=False)
             users = pd.concat(
                 [
@@ -108,7 +108,7 @@ class PreparedDataset:
             )
             users.to_parquet(tmp / "users.parquet", index=False)
             for name, matrix in self.extra.items():
-                sp.save_npz(tmp / f"{name}.npz", sp.csr_matrix(matrix))
+                sp.save_npz(tmp / f"{name}.npz", sp.csr_matrix(matrix), compressed=False)
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         return Path(out)
 
