@@ -69,3 +69,15 @@ def test_spectral_scores_equal_the_closed_form_off_the_fold_in(n_users, n_items)
         exact = X_in.toarray() @ ease_weights(G, l2).numpy()
         got = spectral.scores(X_in, l2).numpy()
         np.testing.assert_allclose(got[off], exact[off], rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="CUDA is not available on this machine")
+def test_cuda_matches_cpu(blocks):
+    train, fold, _, _ = blocks
+    cpu = EASE(l2=10.0, dtype="float64", device="cpu").fit(train)
+    gpu = EASE(l2=10.0, dtype="float64", device="cuda").fit(train)
+    np.testing.assert_allclose(gpu.score(fold.X_in), cpu.score(fold.X_in), atol=1e-5)
+    searched_cpu = EASE(l2_grid=(1.0, 10.0, 100.0), device="cpu", dtype="float64").fit(train, validation=fold)
+    searched_gpu = EASE(l2_grid=(1.0, 10.0, 100.0), device="cuda", dtype="float64").fit(train, validation=fold)
+    assert searched_gpu.l2_ == pytest.approx(searched_cpu.l2_)
