@@ -67,6 +67,9 @@ class SwDAEConfig(TrainConfig):
         loss: ``multinomial`` (softmax) or ``logistic`` (sigmoid outputs, Eq. 4).
         backend: decoder kernel: ``auto``, ``csr`` or ``dense``.
         device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
+        match_model: Sw-DAE-P (Sec. 5.2): ``mult-vae`` or ``mult-dae`` sets K so that
+            the parameters match that model's on these items ("" keeps ``n_groups``).
+        match_parameters: Sw-DAE-P with an explicit parameter budget (0: off).
     """
 
     n_groups: int = 1000
@@ -80,6 +83,8 @@ class SwDAEConfig(TrainConfig):
     loss: str = "multinomial"
     backend: str = "auto"
     device: str = "auto"
+    match_model: str = ""
+    match_parameters: int = 0
 
 
 class DAEModule(nn.Module):
@@ -156,9 +161,10 @@ class SwDAE(TorchRecommender):
         """Learn the item groups (unless ``groups`` are given), then train the network."""
         from aerec.structure import learn_groups
 
-        cfg = self.config
         X = sp.csr_matrix(X, dtype=np.float32)
         self.n_items_ = X.shape[1]
+        self._match_parameters()
+        cfg = self.config
         device = resolve_device(cfg.device)
         if groups is None:
             groups = learn_groups(
@@ -176,11 +182,28 @@ class SwDAE(TorchRecommender):
         self._build(np.asarray(groups.item_groups), device)
         training = self._train(X, validation, progress, device)
         self.fit_info_ = {
+            **self.fit_info_,
             "groups": {"timings": groups.timings, "diagnostics": groups.diagnostics, **groups.overlap()},
             "training": training,
             "parameters": self.n_parameters(),
         }
         return self
+
+    def _match_parameters(self) -> None:
+        """Sw-DAE-P: replace ``n_groups`` by the width that matches the parameter budget."""
+        from dataclasses import replace
+
+        from aerec.models.cost import multdae_cost, multvae_cost, swdae_p_groups
+
+        cfg, m = self.config, self.n_items_
+        budgets = {"": 0, "mult-vae": multvae_cost(m)["parameters"], "mult-dae": multdae_cost(m)["parameters"]}
+        if cfg.match_model not in budgets:
+            raise ConfigError(f"--match-model {cfg.match_model!r}: choose mult-vae or mult-dae")
+        budget = cfg.match_parameters or budgets[cfg.match_model]
+        if budget:
+            k = swdae_p_groups(budget, m, cfg.overlap_ratio)
+            self.config = replace(cfg, n_groups=k, overlap=0)
+            self.fit_info_["parameter_budget"] = budget
 
     @property
     def overlap(self) -> int:
