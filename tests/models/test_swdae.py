@@ -1,0 +1,56 @@
+"""Sw-DAE specifics: the structure holds through training, both likelihoods, planted groups help."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from aerec.models import SwDAE
+from tests.conftest import block_data, split_rows
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, _, _ = block_data(n_users=160, n_items=48, n_blocks=6, per_user=6, seed=1)
+    return split_rows(X, 120)
+
+
+@pytest.mark.parametrize("loss", ["multinomial", "logistic"])
+def test_weights_outside_the_structure_are_exactly_zero_after_training(data, loss):
+    train, fold = data
+    model = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=3, batch_size=32, lr=1e-2, loss=loss, device="cpu")
+    model.fit(train, validation=fold)
+    for layer in (model.module_.encoder, model.module_.decoder):
+        W = layer.dense_weight()  # (K, items)
+        mask = layer.structure.mask().bool()
+        assert torch.count_nonzero(W[~mask]) == 0
+        assert torch.count_nonzero(W[mask]) == mask.sum()  # every structural weight is in use
+    items_per_row = model.module_.encoder.structure.mask().sum(0)
+    assert torch.all(items_per_row == 2)  # every item in exactly R groups
+
+
+def test_parameters_move_after_one_step(data):
+    train, fold = data
+    before = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, max_steps=1, device="cpu").fit(train)
+    init = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, max_steps=1, lr=0.0, device="cpu").fit(train)
+    for name, value in before.state_dict().items():
+        if name == "item_groups":
+            np.testing.assert_array_equal(value, init.state_dict()[name])
+        elif name.endswith("weight"):
+            assert not np.allclose(value, init.state_dict()[name]), name
+
+
+def test_the_groups_given_are_the_groups_used(data):
+    from aerec.structure import learn_groups
+
+    train, _ = data
+    groups = learn_groups(train, n_groups=12, overlap=2, n_components=6, seed=3)
+    model = SwDAE(n_groups=12, overlap=2, max_epochs=1, device="cpu").fit(train, groups=groups)
+    np.testing.assert_array_equal(model.state_dict()["item_groups"], np.sort(groups.item_groups, axis=1))
+
+
+def test_overlap_must_be_below_the_group_count():
+    from aerec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="overlap"):
+        SwDAE(n_groups=4, overlap=4, device="cpu").fit(sp.csr_matrix(np.eye(10, dtype=np.float32)))
