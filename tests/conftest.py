@@ -1,10 +1,17 @@
 """Shared fixtures: tiny known-answer data and the location of ../shared/data."""
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover - optional
+    threadpool_limits = None
 
 from aerec.data.prepared import Fold
 
@@ -60,3 +67,17 @@ def blocks():
     X, bu, bi = block_data()
     train, fold = split_rows(X, 80)
     return train, fold, bu[80:], bi
+
+
+# One CPU thread (torch's, and the BLAS under numpy and scipy) for every test:
+# the test matrices are small, so thread pools only add synchronisation, which
+# stalls on a machine whose two cores are shared (a 700 x 700 by 700 x 25
+# matmul took 16 ms with two threads, 1.4 ms with one). Restored after each test.
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    blas = threadpool_limits(limits=1) if threadpool_limits is not None else contextlib.nullcontext()
+    with blas:
+        yield
+    torch.set_num_threads(n)

@@ -58,7 +58,7 @@ class SwDAEConfig(TrainConfig):
     Attributes:
         n_groups: K, the number of item groups = hidden units.
         overlap: R, the groups per item; 0 derives it from ``overlap_ratio``.
-        overlap_ratio: R/K when ``overlap`` is 0 (the paper: 0.1, i.e. 10 % dense).
+        overlap_ratio: R/K when ``overlap`` is 0 (the paper: 0.1, i.e. a tenth of full connectivity).
         n_components: F, the embedding dimension of the grouping.
         grouping: ``laplacian`` (Algorithm 1) or ``svd`` (Algorithm 2).
         normalize: row normalisation of the embedding: ``l2`` or ``sum``.
