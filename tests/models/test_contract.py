@@ -15,9 +15,10 @@ FAST = {
     "popularity": {},
     "ease": {"l2_grid": (1.0, 10.0, 100.0), "refine": 1, "device": "cpu"},
     "swdae": {"n_groups": 8, "overlap": 2, "n_components": 4, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
+    "deep-swdae": {"n_groups": (8, 4), "overlap_ratio": 0.25, "n_components": 3, "batch_size": 16, "pretrain_epochs": 10, "max_epochs": 25, "lr": 1e-1, "device": "cpu"},
     "fc-dae": {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
 }
-PERSONALISED = {"ease", "swdae", "fc-dae"}
+PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae"}
 
 
 def test_every_model_has_fast_settings():
