@@ -10,7 +10,8 @@ epochs, keeps the best weights, and stops after ``patience`` validations
 without improvement or when the budget of epochs or steps is spent.
 
 With a ``checkpoint`` path the loop saves its whole state (weights,
-optimiser, counters, best weights, generator) after every validation,
+optimiser, counters, best weights, the shuffling generator and the module's
+own ``generator`` if it has one, e.g. for dropout) after every validation,
 atomically, and resumes from it when started again with the same path.
 Checkpoints are tensors and plain numbers, loaded with ``weights_only=True``.
 """
@@ -119,6 +120,8 @@ def train(
         module.load_state_dict(state["module"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"].cpu())
+        if "module_generator" in state and isinstance(getattr(module, "generator", None), torch.Generator):
+            module.generator.set_state(state["module_generator"].cpu())
         best_state = state["best_module"]
         start_epoch, bad = int(state["epoch"]), int(state["bad"])
         result = TrainResult(**{**state["result"], "history": list(state["result"]["history"])})
@@ -182,6 +185,7 @@ def _save_checkpoint(path, module, optimizer, generator, best_state, epoch, bad,
     summary = result.as_dict()
     state = {
         "module": module.state_dict(),
+        **({"module_generator": module.generator.get_state()} if isinstance(getattr(module, "generator", None), torch.Generator) else {}),
         "optimizer": optimizer.state_dict(),
         "generator": generator.get_state(),
         "best_module": best_state if best_state is not None else module.state_dict(),
