@@ -54,3 +54,21 @@ def test_overlap_must_be_below_the_group_count():
 
     with pytest.raises(ConfigError, match="overlap"):
         SwDAE(n_groups=4, overlap=4, device="cpu").fit(sp.csr_matrix(np.eye(10, dtype=np.float32)))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@pytest.mark.parametrize("backend", ["csr", "dense"])
+def test_cuda_training_keeps_the_structure_and_round_trips(data, backend, tmp_path):
+    from aerec.artifacts import load_model, save_model
+    from aerec.data.prepare import item_table
+
+    train, fold = data
+    model = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=3, batch_size=32, lr=1e-2, backend=backend, device="cuda").fit(train, validation=fold)
+    for layer in (model.module_.encoder, model.module_.decoder):
+        assert torch.count_nonzero(layer.dense_weight()[~layer.structure.mask().bool()]) == 0
+    save_model(model, tmp_path / "m", item_table(np.arange(train.shape[1]), None))
+    loaded, _, _ = load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.score(fold.X_in), model.score(fold.X_in), rtol=1e-5, atol=1e-5)
+    on_cpu, _, _ = load_model(tmp_path / "m", device="cpu")
+    np.testing.assert_allclose(on_cpu.score(fold.X_in), model.score(fold.X_in), rtol=1e-4, atol=1e-4)
