@@ -1,4 +1,4 @@
-"""Choosing the torch device and dtype from a config string."""
+"""Choosing the torch device and dtype from a config string; moving scipy matrices to torch."""
 
 from __future__ import annotations
 
@@ -26,3 +26,22 @@ def resolve_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ConfigError(f"--dtype {name!r}: choose one of {', '.join(DTYPES)}")
     return DTYPES[name]
+
+
+def torch_csr(M, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A torch sparse CSR copy of the scipy matrix ``M`` on ``device``."""
+    import warnings
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    M = sp.csr_matrix(M)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(M.indptr.astype(np.int64)),
+            torch.from_numpy(M.indices.astype(np.int64)),
+            torch.from_numpy(M.data).to(dtype),
+            size=M.shape,
+            check_invariants=False,
+        ).to(device)

@@ -80,7 +80,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aerec.batches import DeviceCSR, SparseBatch
@@ -88,7 +87,8 @@ from aerec.data.prepared import Fold
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.layers import Structure, StructuredLayer, dropout_dense, dropout_sparse
-from aerec.models.swdae import LOSSES, DAEModule, TorchRecommender
+from aerec.models.losses import LOSSES, reconstruction_loss
+from aerec.models.swdae import DAEModule, TorchRecommender
 from aerec.training import TrainConfig, train
 
 
@@ -159,7 +159,7 @@ class HiddenDAEModule(nn.Module):
 
     def loss(self, batch: SparseBatch, step: int) -> torch.Tensor:
         target = batch.dense()  # (users, K_{l-1}) in (0, 1)
-        return F.binary_cross_entropy_with_logits(self(target), target, reduction="none").sum(1).mean()
+        return reconstruction_loss(self(target), target, "logistic")
 
 
 class StackedSwDAEModule(nn.Module):
@@ -192,11 +192,7 @@ class StackedSwDAEModule(nn.Module):
         return self.decoders[0].decode(a, self.backend)  # (users, items) logits
 
     def loss(self, batch: SparseBatch, step: int) -> torch.Tensor:
-        logits = self(batch)
-        target = batch.dense()
-        if self.loss_name == "multinomial":
-            return -(F.log_softmax(logits, dim=1) * target).sum(1).mean()
-        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1).mean()
+        return reconstruction_loss(self(batch), batch.dense(), self.loss_name)
 
 
 class DeepSwDAE(TorchRecommender):

@@ -22,7 +22,6 @@ Cholesky factorisation. Everything runs in ``dtype`` (float32 or float64) on
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from aerec.data.prepared import Fold
-from aerec.device import resolve_device, resolve_dtype
+from aerec.device import resolve_device, resolve_dtype, torch_csr
 from aerec.errors import ConfigError
 from aerec.evaluate import validation_ndcg
 from aerec.models.base import Recommender
@@ -107,7 +106,7 @@ class EASE(Recommender):
         B = self.B_
         if B.device.type == "cpu":
             return np.asarray(X_in.astype(B.numpy().dtype) @ B.numpy(), dtype=np.float32)  # (users, items)
-        x = _sparse(X_in, B.device, B.dtype)
+        x = torch_csr(X_in, B.device, B.dtype)
         return (x @ B).float().cpu().numpy()  # (users, items)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -167,11 +166,11 @@ class SpectralScores:
             K = _dense(X @ X.T, self.device, self.dtype)  # (users, users)
             self.eig, V = torch.linalg.eigh(K)
             del K
-            self.W = (_sparse(X.T.tocsr(), self.device, self.dtype) @ V).T.contiguous()  # (users, items) = Vᵀ X
+            self.W = (torch_csr(X.T.tocsr(), self.device, self.dtype) @ V).T.contiguous()  # (users, items) = Vᵀ X
             self.W2 = self.W * self.W
 
     def scores(self, X_in: sp.csr_matrix, l2: float) -> torch.Tensor:
-        x = _sparse(sp.csr_matrix(X_in), self.device, self.dtype)
+        x = torch_csr(sp.csr_matrix(X_in), self.device, self.dtype)
         d = 1.0 / (self.eig + l2)
         if self.by_items:
             xP = ((x @ self.Q) * d) @ self.Q.T  # (users, items)
@@ -184,16 +183,3 @@ class SpectralScores:
 
 def _dense(M: sp.spmatrix, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     return torch.from_numpy(M.toarray()).to(device=device, dtype=dtype)
-
-
-def _sparse(M: sp.csr_matrix, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """A torch sparse CSR copy of ``M``."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(M.indptr.astype(np.int64)),
-            torch.from_numpy(M.indices.astype(np.int64)),
-            torch.from_numpy(M.data).to(dtype),
-            size=M.shape,
-            check_invariants=False,
-        ).to(device)

@@ -36,7 +36,6 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from aerec.batches import SparseBatch, csr_to_batch
@@ -46,9 +45,9 @@ from aerec.errors import ConfigError
 from aerec.evaluate import validation_ndcg
 from aerec.models.base import Recommender
 from aerec.models.layers import Structure, StructuredLayer, dropout_dense, dropout_sparse
+from aerec.models.losses import LOSSES, reconstruction_loss
 from aerec.training import TrainConfig, train
 
-LOSSES = ("multinomial", "logistic")
 
 
 @dataclass
@@ -114,11 +113,7 @@ class DAEModule(nn.Module):
         return self.decoder.decode(h, self.backend)  # (users, items) logits
 
     def loss(self, batch: SparseBatch, step: int) -> torch.Tensor:
-        logits = self(batch)
-        target = batch.dense()
-        if self.loss_name == "multinomial":
-            return -(F.log_softmax(logits, dim=1) * target).sum(1).mean()
-        return F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(1).mean()
+        return reconstruction_loss(self(batch), batch.dense(), self.loss_name)
 
 
 class TorchRecommender(Recommender):

@@ -48,12 +48,13 @@ any orthogonal change of basis of the columns.
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from scipy.sparse.linalg import LinearOperator, eigsh, svds
+
+from aerec.device import torch_csr
 
 DENSE_MAX_ITEMS = 500  # at most this many items (or users), the dense solvers are used
 
@@ -120,8 +121,8 @@ def gram_eigenpairs(
         raise ValueError(f"n_components={k} must be in 1..{min(n, m) - 1} (the rank of FᵀF is at most min(users, items))")
     device = torch.device(device)
     if device.type == "cuda":
-        f = _torch_csr(F, device, torch.float32)  # (n, m)
-        ft = _torch_csr(sp.csr_matrix(F.T), device, torch.float32)  # (m, n)
+        f = torch_csr(F, device, torch.float32)  # (n, m)
+        ft = torch_csr(sp.csr_matrix(F.T), device, torch.float32)  # (m, n)
         gen = torch.Generator(device=device).manual_seed(seed)
         values, vectors = block_krylov_eigh(lambda v: ft @ (f @ v), m, k, generator=gen, dtype=torch.float32)
         return canonical_signs(vectors.cpu().numpy()), values.cpu().numpy()
@@ -229,15 +230,3 @@ def block_krylov_eigh(
     return ritz[:k], V
 
 
-def _torch_csr(A: sp.csr_matrix, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """A torch sparse CSR copy of ``A`` on ``device``."""
-    A = sp.csr_matrix(A)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(A.indptr.astype(np.int64)),
-            torch.from_numpy(A.indices.astype(np.int64)),
-            torch.from_numpy(A.data).to(dtype),
-            size=A.shape,
-            check_invariants=False,
-        ).to(device)
