@@ -210,3 +210,10 @@ def test_groups_learns_prints_and_saves(tmp_path, capsys):
     assert groups.item_groups.shape == (120, 1)
     code, _, err = run(capsys, "groups", "--data", tmp_path / "syn", "-k", 500)
     assert code == 1 and "K=500" in err or "500" in err
+
+
+def test_train_help_documents_inherited_training_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "swdae", "--help"])
+    out = capsys.readouterr().out
+    assert "the optimiser's learning rate" in out and "groups per item" in out

@@ -19,7 +19,9 @@ from aerec.errors import ConfigError
 def add_config_options(parser: argparse.ArgumentParser, config_class: type) -> None:
     """Add one ``--option`` per field of ``config_class`` (default: the field's default)."""
     hints = typing.get_type_hints(config_class)
-    docs = _field_docs(config_class.__doc__ or "")
+    docs = {}
+    for klass in reversed(config_class.__mro__):  # base classes first, so a subclass may redefine a field's text
+        docs.update(_field_docs(klass.__doc__ or ""))
     group = parser.add_argument_group(f"{config_class.__name__} (hyperparameters)")
     for f in dataclasses.fields(config_class):
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
