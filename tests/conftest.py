@@ -72,8 +72,9 @@ def blocks():
 # One CPU thread (torch's, and the BLAS under numpy and scipy) for every test:
 # the test matrices are small, so thread pools only add synchronisation, which
 # stalls on a machine whose two cores are shared (a 700 x 700 by 700 x 25
-# matmul took 16 ms with two threads, 1.4 ms with one). Restored after each test.
-@pytest.fixture(autouse=True)
+# matmul took 16 ms with two threads, 1.4 ms with one). Session-scoped, so
+# that module-scoped fixtures (the contract suite fits) run under it too.
+@pytest.fixture(autouse=True, scope="session")
 def one_cpu_thread():
     n = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -16,9 +16,11 @@ FAST = {
     "ease": {"l2_grid": (1.0, 10.0, 100.0), "refine": 1, "device": "cpu"},
     "swdae": {"n_groups": 8, "overlap": 2, "n_components": 4, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
     "deep-swdae": {"n_groups": (8, 4), "overlap_ratio": 0.25, "n_components": 3, "batch_size": 16, "pretrain_epochs": 10, "max_epochs": 25, "lr": 1e-1, "device": "cpu"},
+    "mult-vae": {"hidden": 16, "latent": 8, "total_anneal_steps": 100, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
+    "mult-dae": {"hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
     "fc-dae": {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
 }
-PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae"}
+PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae"}
 
 
 def test_every_model_has_fast_settings():

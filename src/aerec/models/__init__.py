@@ -4,9 +4,10 @@ from aerec.models.base import Recommender
 from aerec.models.deep_swdae import DeepSwDAE
 from aerec.models.ease import EASE
 from aerec.models.fcdae import FCDAE
+from aerec.models.multvae import MultDAE, MultVAE
 from aerec.models.popularity import Popularity
 from aerec.models.swdae import SwDAE
 
-MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, EASE, SwDAE, FCDAE, DeepSwDAE)}
+MODELS: dict[str, type[Recommender]] = {cls.name: cls for cls in (Popularity, EASE, SwDAE, FCDAE, DeepSwDAE, MultVAE, MultDAE)}
 
-__all__ = ["EASE", "DeepSwDAE", "FCDAE", "MODELS", "Popularity", "Recommender", "SwDAE"]
+__all__ = ["EASE", "DeepSwDAE", "FCDAE", "MODELS", "MultDAE", "MultVAE", "Popularity", "Recommender", "SwDAE"]
