@@ -125,7 +125,6 @@ def train(
         best_state = state["best_module"]
         start_epoch, bad = int(state["epoch"]), int(state["bad"])
         result = TrainResult(**{**state["result"], "history": list(state["result"]["history"])})
-    steps_per_epoch = math.ceil(data.n_rows / cfg.batch_size)
     t0 = time.perf_counter() - result.seconds
     bar = tqdm(total=cfg.max_epochs, initial=start_epoch, desc=desc, disable=not progress, unit="epoch")
     for epoch in range(start_epoch + 1, cfg.max_epochs + 1):
@@ -173,8 +172,6 @@ def train(
         module.load_state_dict(best_state)
     module.eval()
     result.seconds = time.perf_counter() - t0
-    if steps_per_epoch and not result.history:
-        result.stopped = "no epoch run"
     return result
 
 
