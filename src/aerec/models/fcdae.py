@@ -12,10 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
-from aerec.data.prepared import Fold
 from aerec.device import resolve_device
 from aerec.models.layers import DenseLayer
 from aerec.models.swdae import DAEModule, TorchRecommender
@@ -46,15 +44,6 @@ class FCDAE(TorchRecommender):
 
     name = "fc-dae"
     Config = FCDAEConfig
-
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> FCDAE:
-        X = sp.csr_matrix(X, dtype=np.float32)
-        self.n_items_ = X.shape[1]
-        device = resolve_device(self.config.device)
-        self._build(device)
-        training = self._train(X, validation, progress, device)
-        self.fit_info_ = {"training": training, "parameters": self.n_parameters()}
-        return self
 
     def _build(self, device: torch.device) -> None:
         cfg, m = self.config, self.n_items_

@@ -79,13 +79,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from aerec.batches import SparseBatch
-from aerec.data.prepared import Fold
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.layers import dropout_sparse
@@ -224,15 +222,6 @@ class MultModule(nn.Module):
 
 class _MultModel(TorchRecommender):
     """Shared fit / build / load of Mult-VAE and Mult-DAE."""
-
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> _MultModel:
-        X = sp.csr_matrix(X, dtype=np.float32)
-        self.n_items_ = X.shape[1]
-        device = resolve_device(self.config.device)
-        self._build(device)
-        training = self._train(X, validation, progress, device)
-        self.fit_info_ = {"training": training, "parameters": self.n_parameters()}
-        return self
 
     def _check_config(self) -> None:
         cfg = self.config

@@ -121,7 +121,19 @@ class TorchRecommender(Recommender):
 
     A subclass builds ``module_`` in :meth:`_build` from its config (and,
     when loading, from the saved arrays) and may add arrays to the state.
+    The default :meth:`fit` builds the module for the training matrix's items
+    and trains it; a model that learns something first (Sw-DAE's groups)
+    overrides it.
     """
+
+    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> TorchRecommender:
+        X = sp.csr_matrix(X, dtype=np.float32)
+        self.n_items_ = X.shape[1]
+        device = resolve_device(self.config.device)
+        self._build(device)
+        training = self._train(X, validation, progress, device)
+        self.fit_info_ = {"training": training, "parameters": self.n_parameters()}
+        return self
 
     def _train(self, X: sp.csr_matrix, validation: Fold | None, progress: bool, device: torch.device) -> dict:
         validate = None if validation is None else (lambda: validation_ndcg(self.score, validation))
