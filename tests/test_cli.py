@@ -217,3 +217,18 @@ def test_train_help_documents_inherited_training_options(capsys):
         main(["train", "swdae", "--help"])
     out = capsys.readouterr().out
     assert "the optimiser's learning rate" in out and "groups per item" in out
+
+
+def test_swdae_trains_evaluates_and_recommends_from_the_cli(tmp_path, capsys):
+    assert run(capsys, "synth", "--users", 300, "--items", 120, "--interactions", 6000, "--groups", 6, "--out", tmp_path / "syn", "-q")[0] == 0
+    code, out, err = run(capsys, "train", "swdae", "--data", tmp_path / "syn", "--out", tmp_path / "sw", "--n-groups", 12, "--overlap", 2, "--n-components", 6, "--max-epochs", 3, "--loss", "logistic", "--device", "cpu", "-q")
+    assert code == 0, err
+    meta = json.loads((tmp_path / "sw" / "model.json").read_text())
+    assert meta["config"]["loss"] == "logistic" and meta["fit_info"]["parameters"] == 2 * 120 * 2 + 12 + 120
+    code, out, err = run(capsys, "evaluate", tmp_path / "sw", "--data", tmp_path / "syn", "--json")
+    assert code == 0, err
+    assert json.loads(out)["results"]["test"]["summary"]["ndcg@100"]["mean"] > 0
+    items = PreparedDataset.load(tmp_path / "syn").items["item_id"].astype(str).tolist()
+    code, out, err = run(capsys, "recommend", tmp_path / "sw", "--items", ",".join(items[:4]), "-n", 3, "--json")
+    assert code == 0, err
+    assert len(json.loads(out)) == 3
