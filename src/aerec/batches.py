@@ -20,6 +20,9 @@ class SparseBatch:
     """A batch of ``n_rows`` users in COO form on the device.
 
     ``rows[k]``, ``cols[k]``, ``vals[k]``: the k-th non-zero (row within the batch, item, value).
+    ``ids``: for a batch of training users, their row numbers in the training
+    matrix (models with per-user parameters, e.g. CDAE, look them up); ``None``
+    for fold-in rows of unseen users.
     """
 
     rows: torch.Tensor  # (nnz,) int64
@@ -27,6 +30,7 @@ class SparseBatch:
     vals: torch.Tensor  # (nnz,) float32
     n_rows: int
     n_cols: int
+    ids: torch.Tensor | None = None  # (n_rows,) int64 training-row numbers, or None
 
     def dense(self) -> torch.Tensor:
         """The batch as a dense (n_rows, n_cols) tensor on the device."""
@@ -61,7 +65,7 @@ class DeviceCSR:
         rows = torch.repeat_interleave(torch.arange(len(row_ids), device=self.device), counts)
         offsets = torch.cumsum(counts, 0) - counts  # first position of each row in the batch
         pos = torch.arange(len(rows), device=self.device) - offsets[rows] + starts[rows]
-        return SparseBatch(rows, self.indices[pos], self.data[pos], len(row_ids), self.shape[1])
+        return SparseBatch(rows, self.indices[pos], self.data[pos], len(row_ids), self.shape[1], ids=row_ids)
 
     def batches(self, batch_size: int, *, generator: torch.Generator | None = None, shuffle: bool = True):
         """Yield :class:`SparseBatch` es covering every row once (shuffled with ``generator``)."""

@@ -155,7 +155,7 @@ def dropout_sparse(x: SparseBatch, p: float, generator: torch.Generator | None) 
     if p <= 0:
         return x
     keep = torch.rand(x.vals.shape, generator=generator, device=x.vals.device) >= p
-    return SparseBatch(x.rows[keep], x.cols[keep], x.vals[keep] / (1.0 - p), x.n_rows, x.n_cols)
+    return SparseBatch(x.rows[keep], x.cols[keep], x.vals[keep] / (1.0 - p), x.n_rows, x.n_cols, ids=x.ids)
 
 
 def dropout_dense(h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:

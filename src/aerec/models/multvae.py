@@ -144,7 +144,7 @@ def l2_normalize_rows(x: SparseBatch, eps: float = 1e-12) -> SparseBatch:
     sq = torch.zeros(x.n_rows, dtype=x.vals.dtype, device=x.vals.device)
     sq = sq.index_add(0, x.rows, x.vals * x.vals)  # (users,) Σ_i x_ui²
     norm = sq.clamp_min(eps).sqrt()  # (users,)
-    return SparseBatch(x.rows, x.cols, x.vals / norm[x.rows], x.n_rows, x.n_cols)
+    return SparseBatch(x.rows, x.cols, x.vals / norm[x.rows], x.n_rows, x.n_cols, ids=x.ids)
 
 
 class MultModule(nn.Module):
