@@ -149,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, force=False)
     p.set_defaults(run=cmd_groups)
 
+    # search ------------------------------------------------------------
+    p = sub.add_parser(
+        "search",
+        help="grid or random hyperparameter search, selected on validation, the choice tested once",
+        description="Run the hyperparameter search described by a TOML file (model, data, [fixed], [grid]; see aerec.search): "
+        "fit every trial on the training users, choose the highest validation NDCG@100, then score the test users once "
+        "with the chosen model. Resumes: trials already in OUT/trials.jsonl are skipped.",
+    )
+    p.add_argument("spec", type=Path, help="the search's TOML file")
+    p.add_argument("--out", required=True, type=Path, help="the search directory (trials.jsonl, best/, summary.json)")
+    p.add_argument("--data", type=Path, help="a prepared directory (overrides the file's `data`)")
+    _common(p, force=False)
+    p.set_defaults(run=cmd_search)
+
     # datasets ----------------------------------------------------------
     p = sub.add_parser("datasets", help="list the known datasets, their protocol defaults and sources")
     p.set_defaults(run=cmd_datasets)
@@ -367,6 +381,26 @@ def cmd_groups(args) -> None:
     print(f"items per group: min {o['items_per_group_min']:.0f}, median {o['items_per_group_median']:.0f}, max {o['items_per_group_max']:.0f}; empty groups {o['empty_groups']}; mean shared items per pair {o['mean_shared_items_per_pair']:.2f}")
     for g in shown:
         print(f"group {g['group']:>5} ({g['size']} items): " + "; ".join(it["title"] or it["item_id"] for it in g["top_items"]))
+
+
+def cmd_search(args) -> None:
+    import dataclasses
+
+    from aerec.search import SELECT, SearchSpec, run_search
+
+    spec = SearchSpec.from_toml(args.spec)
+    if args.data is not None:
+        spec = dataclasses.replace(spec, data=str(args.data))
+    result = run_search(spec, args.out, progress=_progress(args), say=lambda m: _say(args, m))
+    if result.best is None:
+        raise ConfigError(f"{args.spec}: every trial failed (see {args.out / 'trials.jsonl'})")
+    params = ", ".join(f"{k}={v}" for k, v in result.best["params"].items()) or "(defaults)"
+    val = result.best["validation"][SELECT]
+    test = result.test["summary"]
+    print(
+        f"{args.out}: {spec.model} chose {params} on validation ({SELECT} {val['mean']:.4f} ± {val['se']:.4f}); "
+        f"test " + "  ".join(f"{k} {test[k]['mean']:.4f} ± {test[k]['se']:.4f}" for k in HEADLINE)
+    )
 
 
 def cmd_datasets(args) -> None:

@@ -1,0 +1,283 @@
+"""Hyperparameter search: a config-driven grid or random search that selects on validation only.
+
+A search is described by a TOML file::
+
+    model = "wmf"                 # a name of aerec.models.MODELS
+    data = "runs/ml-1m"           # a prepared directory (`aerec prepare`)
+    method = "grid"               # "grid": every combination; "random": n_trials of them
+    n_trials = 0                  # random only: how many distinct combinations to draw
+    seed = 0                      # random only: seeds the draw
+    trial_budget = 0              # seconds a fit may take before it is stopped (0: none; models that support it)
+
+    [fixed]                       # fields of the model's config set for every trial
+    iterations = 15
+
+    [grid]                        # fields searched: each a list of values
+    alpha = [2, 5, 10, 30, 50, 100]
+    factors = [100, 200]
+
+Every trial fits the model on the training users and evaluates the
+validation users (NDCG@100, Recall@20/50); the trial with the highest
+validation NDCG@100 is chosen (ties: the earlier trial), and only that model
+is ever scored on the test users, once, after every trial has run. Nothing a
+trial or the selection sees depends on the test fold.
+
+The output directory holds::
+
+    spec.json        the search as read (with the resolved trial list)
+    trials.jsonl     one line per finished trial: params, status, validation metrics, seconds
+    best/            the chosen model (an `aerec train` model directory)
+    test.json        the chosen model's test metrics (scored once)
+    test/per_user.parquet  its per-user test metrics
+    summary.json     the chosen params, their validation and test metrics
+
+A search is resumable: trials already in ``trials.jsonl`` are not run again,
+and the best model so far is kept in ``best/``. A trial that fails (a
+configuration error, a model that did not finish within its budget) is
+recorded with its status and message and the search goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import time
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aerec.atomic import atomic_dir, atomic_write_json
+from aerec.errors import AerecError, ConfigError
+
+SELECT = "ndcg@100"
+_KEYS = {"model", "data", "method", "n_trials", "seed", "trial_budget", "fixed", "grid"}
+
+
+@dataclass
+class SearchSpec:
+    """What to search: a model, a prepared dataset, fixed fields and a grid of the searched ones."""
+
+    model: str
+    data: str
+    method: str = "grid"
+    n_trials: int = 0
+    seed: int = 0
+    trial_budget: float = 0.0
+    fixed: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from aerec.models import MODELS
+
+        if self.model not in MODELS:
+            raise ConfigError(f"model {self.model!r}: choose one of {', '.join(MODELS)}")
+        if self.method not in ("grid", "random"):
+            raise ConfigError(f"method {self.method!r}: choose grid or random")
+        names = {f.name for f in dataclasses.fields(MODELS[self.model].Config)}
+        for section in ("fixed", "grid"):
+            unknown = sorted(set(getattr(self, section)) - names)
+            if unknown:
+                raise ConfigError(f"[{section}] {', '.join(unknown)}: not a parameter of {self.model}; known: {', '.join(sorted(names))}")
+        both = sorted(set(self.fixed) & set(self.grid))
+        if both:
+            raise ConfigError(f"{', '.join(both)}: both fixed and searched")
+        for name, values in self.grid.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"[grid] {name}: expected a non-empty list of values")
+        if self.method == "random" and self.n_trials < 1:
+            raise ConfigError("method = 'random' needs n_trials >= 1")
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> SearchSpec:
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such file") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        return cls.from_dict(raw, source=str(path))
+
+    @classmethod
+    def from_dict(cls, raw: dict, *, source: str = "search") -> SearchSpec:
+        unknown = sorted(set(raw) - _KEYS)
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(_KEYS))}")
+        for key in ("model", "data"):
+            if key not in raw:
+                raise ConfigError(f"{source}: missing key {key!r}")
+        try:
+            return cls(**raw)
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    def trials(self) -> list[dict[str, Any]]:
+        """The searched combinations, in a fixed order (grid order; random: a seeded draw without repeats)."""
+        names = list(self.grid)
+        combos = [dict(zip(names, values)) for values in itertools.product(*(self.grid[n] for n in names))]
+        if self.method == "random" and self.n_trials < len(combos):
+            pick = np.random.default_rng(self.seed).choice(len(combos), size=self.n_trials, replace=False)
+            combos = [combos[i] for i in sorted(pick)]
+        return combos
+
+
+def trial_key(params: dict[str, Any]) -> str:
+    """A stable identity of a trial's searched values (for resuming)."""
+    return json.dumps(params, sort_keys=True, default=str)
+
+
+@dataclass
+class SearchResult:
+    """The chosen trial, every trial's record, and the test metrics of the chosen one."""
+
+    best: dict[str, Any] | None
+    trials: list[dict[str, Any]]
+    test: dict[str, Any] | None
+
+
+def run_search(
+    spec: SearchSpec,
+    out: str | Path,
+    *,
+    progress: bool = False,
+    say: Callable[[str], None] = lambda msg: None,
+    evaluate_test: bool = True,
+) -> SearchResult:
+    """Run (or resume) the search into ``out``; return the chosen trial and its test metrics."""
+    from aerec.artifacts import config_from_dict, save_model
+    from aerec.data.prepared import PreparedDataset
+    from aerec.evaluate import evaluate
+    from aerec.models import MODELS
+
+    out = Path(out)
+    data = PreparedDataset.load(spec.data)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "spec.json", {**dataclasses.asdict(spec), "trials": spec.trials()})
+    log = out / "trials.jsonl"
+    done = _read_trials(log)
+    finished = {trial_key(t["params"]) for t in done}
+    best = _best(done)
+    todo = [p for p in spec.trials() if trial_key(p) not in finished]
+    say(f"{spec.model} on {spec.data}: {len(spec.trials())} trials, {len(done)} already done")
+    for i, params in enumerate(todo, 1):
+        overrides = {**spec.fixed, **params}
+        if spec.trial_budget and "time_budget" in {f.name for f in dataclasses.fields(MODELS[spec.model].Config)}:
+            overrides.setdefault("time_budget", spec.trial_budget)
+        record: dict[str, Any] = {"params": params, "status": "ok"}
+        t0 = time.perf_counter()
+        try:
+            cls = MODELS[spec.model]
+            model = cls(config_from_dict(cls.Config, overrides))
+            model.fit(data.train, validation=data.validation, progress=progress)
+            fit_seconds = time.perf_counter() - t0
+            val = evaluate(model.score, data.validation, ks=(20, 50, 100))
+            record.update(validation=val.summary(), fit_seconds=round(fit_seconds, 3), fit_info=_brief(model.fit_info_))
+        except AerecError as e:
+            record.update(status=getattr(e, "status", "failed"), error=str(e), fit_seconds=round(time.perf_counter() - t0, 3))
+        record["seconds"] = round(time.perf_counter() - t0, 3)
+        if record["status"] == "ok" and (best is None or _score(record) > _score(best)):
+            extra = {"data": spec.data, "search": {"params": params, "fixed": spec.fixed}, "fit_seconds": record["fit_seconds"], "validation": val.to_json()}
+            save_model(model, out / "best", data.items, overwrite=True, extra=extra)
+            best = record
+        _append(log, record)
+        done.append(record)
+        say(_trial_line(i, len(todo), record, best))
+    test = None
+    if best is not None and evaluate_test:
+        test = _test_once(out, best, data)
+    summary = {
+        "model": spec.model,
+        "data": spec.data,
+        "selected_on": f"validation {SELECT}",
+        "best": best,
+        "n_trials": len(done),
+        "n_failed": sum(t["status"] != "ok" for t in done),
+        "test": test,
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return SearchResult(best, done, test)
+
+
+def _test_once(out: Path, best: dict, data) -> dict:
+    """Score the test users with the chosen model, once; reuse the saved result if it is for the same trial."""
+    from aerec.artifacts import load_model
+    from aerec.evaluate import evaluate
+
+    path = out / "test.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        if saved.get("params_key") == trial_key(best["params"]):
+            return saved["test"]
+    model, _, _ = load_model(out / "best")
+    ev = evaluate(model.score, data.test, ks=(20, 50, 100))
+    result = {"summary": ev.summary(), "n_scored": ev.n_scored}
+    per_user = pd.DataFrame({"row": ev.rows, "fold_in_size": ev.fold_in_size, **ev.per_user})
+    with atomic_dir(out / "test", overwrite=True) as tmp:
+        per_user.to_parquet(tmp / "per_user.parquet", index=False)
+    atomic_write_json(path, {"params_key": trial_key(best["params"]), "test": result, "evaluation": ev.to_json()})
+    return result
+
+
+def _read_trials(log: Path) -> list[dict]:
+    if not log.is_file():
+        return []
+    out = []
+    for n, line in enumerate(log.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            raise ConfigError(f"{log}:{n}: not a JSON line (delete the line to rerun that trial)") from None
+    return out
+
+
+def _append(log: Path, record: dict) -> None:
+    with open(log, "a") as f:
+        f.write(json.dumps(record, default=_json_default) + "\n")
+        f.flush()
+
+
+def _best(trials: list[dict]) -> dict | None:
+    ok = [t for t in trials if t["status"] == "ok"]
+    return max(ok, key=_score) if ok else None  # max keeps the first of equal scores
+
+
+def _score(record: dict) -> float:
+    v = record["validation"][SELECT]["mean"]
+    return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def _brief(fit_info: dict) -> dict:
+    """fit_info without long histories (they stay in the saved model)."""
+    out = {}
+    for k, v in fit_info.items():
+        if isinstance(v, dict):
+            v = {kk: vv for kk, vv in v.items() if kk != "history"}
+        out[k] = v
+    return out
+
+
+def _trial_line(i: int, n: int, record: dict, best: dict | None) -> str:
+    params = ", ".join(f"{k}={v}" for k, v in record["params"].items()) or "(defaults)"
+    if record["status"] != "ok":
+        return f"[{i}/{n}] {params}: {record['status']}: {record.get('error', '')}"
+    mark = " *" if best is record else ""
+    return f"[{i}/{n}] {params}: validation NDCG@100 {_score(record):.4f} ({record['fit_seconds']:.1f} s){mark}"
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
