@@ -130,6 +130,7 @@ def train(
     for epoch in range(start_epoch + 1, cfg.max_epochs + 1):
         module.train()
         total, n = 0.0, 0
+        t_epoch = time.perf_counter()
         for batch in data.batches(cfg.batch_size, generator=generator):
             loss = module.loss(batch, result.steps)
             optimizer.zero_grad(set_to_none=True)
@@ -141,7 +142,8 @@ def train(
             if cfg.max_steps and result.steps >= cfg.max_steps:
                 break
         result.epochs = epoch
-        record = {"epoch": epoch, "steps": result.steps, "loss": total / max(n, 1), "seconds": round(time.perf_counter() - t0, 3)}
+        train_seconds = time.perf_counter() - t_epoch
+        record = {"epoch": epoch, "steps": result.steps, "loss": total / max(n, 1), "train_seconds": round(train_seconds, 4), "seconds": round(time.perf_counter() - t0, 3)}
         out_of_steps = bool(cfg.max_steps) and result.steps >= cfg.max_steps
         if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.max_epochs or out_of_steps):
             module.eval()

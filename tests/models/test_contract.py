@@ -19,8 +19,11 @@ FAST = {
     "mult-vae": {"hidden": 16, "latent": 8, "total_anneal_steps": 100, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
     "mult-dae": {"hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
     "fc-dae": {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
+    "fc-prune": {"n_hidden": 8, "sparsity": 0.5, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
+    "fc-reg": {"n_hidden": 8, "activation_l1": 1e-3, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
+    "cdae": {"hidden": 16, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
 }
-PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae"}
+PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae", "fc-prune", "fc-reg", "cdae"}
 
 
 def test_every_model_has_fast_settings():

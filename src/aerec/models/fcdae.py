@@ -9,12 +9,15 @@ width.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
 from aerec.device import resolve_device
+from aerec.errors import ConfigError
 from aerec.models.layers import DenseLayer
 from aerec.models.swdae import DAEModule, TorchRecommender
 from aerec.training import TrainConfig
@@ -40,19 +43,50 @@ class FCDAEConfig(TrainConfig):
 
 
 class FCDAE(TorchRecommender):
-    """Fully-connected denoising autoencoder with one sigmoid hidden layer."""
+    """Fully-connected denoising autoencoder with one sigmoid hidden layer.
+
+    FC-Prune and FC-Reg subclass it, changing the ``Layer`` or the ``Module``.
+    """
 
     name = "fc-dae"
     Config = FCDAEConfig
+    Layer: ClassVar[type[DenseLayer]] = DenseLayer
+    Module: ClassVar[type[DAEModule]] = DAEModule
 
     def _build(self, device: torch.device) -> None:
         cfg, m = self.config, self.n_items_
         init = torch.Generator().manual_seed(cfg.seed)
-        encoder = DenseLayer(m, cfg.n_hidden, bias_size=cfg.n_hidden, fan_in=m, generator=init, device=device)
-        decoder = DenseLayer(m, cfg.n_hidden, bias_size=m, fan_in=cfg.n_hidden, generator=init, device=device)
-        self.module_ = DAEModule(encoder, decoder, input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend="dense", seed=cfg.seed, device=device)
+        encoder = self.Layer(m, cfg.n_hidden, bias_size=cfg.n_hidden, fan_in=m, generator=init, device=device)
+        decoder = self.Layer(m, cfg.n_hidden, bias_size=m, fan_in=cfg.n_hidden, generator=init, device=device)
+        options = dict(input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend="dense", seed=cfg.seed, device=device)
+        self.module_ = self.Module(encoder, decoder, **options, **self._module_options())
+
+    def _module_options(self) -> dict:
+        """Keyword arguments a subclass's ``Module`` adds (none here)."""
+        return {}
+
+    def _start_from(self, base: FCDAE, device: torch.device) -> None:
+        """Take ``base``'s width and weights (the start of FC-Prune and FC-Reg): build, then copy."""
+        self.config = dataclasses.replace(self.config, n_hidden=base.config.n_hidden)
+        self._build(device)
+        own = dict(self.module_.named_parameters())
+        with torch.no_grad():
+            for name, value in base.module_.named_parameters():
+                own[name].copy_(value)
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.n_items_ = state["decoder.bias"].shape[0]
         self._build(resolve_device(self.config.device))
         self._load_module_state(state)
+
+
+def load_base(path: str, n_items: int, device: str) -> FCDAE:
+    """The fitted FC-DAE saved at ``path`` that FC-Prune or FC-Reg starts from (``--base``)."""
+    from aerec.artifacts import load_model  # artifacts imports the model registry, which imports this module
+
+    model, _, _ = load_model(path, device=device)
+    if model.name != "fc-dae":
+        raise ConfigError(f"--base {path}: is a {model.name} model; FC-Prune and FC-Reg start from an fc-dae model")
+    if model.n_items != n_items:
+        raise ConfigError(f"--base {path}: has {model.n_items} items, the training data has {n_items}")
+    return model

@@ -180,13 +180,17 @@ class DenseLayer(nn.Module):
         self.weight = nn.Parameter(w.to(device))  # (items, hidden)
         self.bias = nn.Parameter(torch.zeros(bias_size, device=device))
 
+    def effective_weight(self) -> torch.Tensor:
+        """The ``items x hidden`` weights the layer computes with (a subclass may mask them)."""
+        return self.weight
+
     def dense_weight(self) -> torch.Tensor:
         """The ``hidden x items`` weight matrix."""
-        return self.weight.detach().T
+        return self.effective_weight().detach().T
 
     def encode(self, x: SparseBatch) -> torch.Tensor:
         xs = torch.sparse_coo_tensor(torch.stack([x.rows, x.cols]), x.vals, (x.n_rows, x.n_cols), check_invariants=False)
-        return torch.sparse.mm(xs, self.weight) + self.bias  # (users, hidden)
+        return torch.sparse.mm(xs, self.effective_weight()) + self.bias  # (users, hidden)
 
     def decode(self, h: torch.Tensor, backend: str = "dense") -> torch.Tensor:
-        return h @ self.weight.T + self.bias  # (users, items)
+        return h @ self.effective_weight().T + self.bias  # (users, items)

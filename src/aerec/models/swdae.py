@@ -104,13 +104,20 @@ class DAEModule(nn.Module):
         self.loss_name, self.backend = loss, backend
         self.generator = torch.Generator(device=device).manual_seed(seed + 1)
 
-    def forward(self, x: SparseBatch) -> torch.Tensor:
+    def hidden(self, x: SparseBatch) -> torch.Tensor:
+        """``h = sigmoid(W x~ + b)``, the input corrupted when training: (users, K)."""
         if self.training:
             x = dropout_sparse(x, self.input_dropout, self.generator)
-        h = torch.sigmoid(self.encoder.encode(x))  # (users, K)
+        return torch.sigmoid(self.encoder.encode(x))
+
+    def output(self, h: torch.Tensor) -> torch.Tensor:
+        """The decoder's logits for hidden units ``h`` (dropped out when training): (users, items)."""
         if self.training:
             h = dropout_dense(h, self.hidden_dropout, self.generator)
-        return self.decoder.decode(h, self.backend)  # (users, items) logits
+        return self.decoder.decode(h, self.backend)
+
+    def forward(self, x: SparseBatch) -> torch.Tensor:
+        return self.output(self.hidden(x))  # (users, items) logits
 
     def loss(self, batch: SparseBatch, step: int) -> torch.Tensor:
         return reconstruction_loss(self(batch), batch.dense(), self.loss_name)
