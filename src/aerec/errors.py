@@ -17,3 +17,13 @@ class DataError(AerecError):
 
 class ConfigError(AerecError):
     """A bad argument, option or configuration value."""
+
+
+class BudgetExceeded(AerecError):
+    """A fit that spent its time budget before finishing; the model is unusable.
+
+    ``status`` is what a search records for the trial (the paper's "did not
+    finish within a reasonable amount of time").
+    """
+
+    status = "did not finish"

@@ -22,8 +22,10 @@ FAST = {
     "fc-prune": {"n_hidden": 8, "sparsity": 0.5, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
     "fc-reg": {"n_hidden": 8, "activation_l1": 1e-3, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
     "cdae": {"hidden": 16, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
+    "wmf": {"factors": 4, "regularization": 1.0, "iterations": 10, "num_threads": 1, "device": "cpu"},
+    "slim": {"l1": 0.5, "l2": 5.0},
 }
-PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae", "fc-prune", "fc-reg", "cdae"}
+PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae", "fc-prune", "fc-reg", "cdae", "wmf", "slim"}
 
 
 def test_every_model_has_fast_settings():
