@@ -232,3 +232,53 @@ def test_swdae_trains_evaluates_and_recommends_from_the_cli(tmp_path, capsys):
     code, out, err = run(capsys, "recommend", tmp_path / "sw", "--items", ",".join(items[:4]), "-n", 3, "--json")
     assert code == 0, err
     assert len(json.loads(out)) == 3
+
+
+def test_train_resumes_from_its_checkpoint_after_an_interruption(tmp_path, capsys, monkeypatch):
+    """Interrupted after two validations, the same command resumes and gives the uninterrupted model's scores."""
+    import aerec.training
+    from aerec.artifacts import load_model
+
+    assert run(capsys, "synth", "--users", 200, "--items", 60, "--interactions", 3000, "--groups", 4, "--out", tmp_path / "syn", "-q")[0] == 0
+    argv = ["train", "fc-dae", "--data", tmp_path / "syn", "--n-hidden", 8, "--max-epochs", 5, "--patience", 0, "--device", "cpu", "-q"]
+    assert run(capsys, *argv, "--out", tmp_path / "clean")[0] == 0
+
+    real_save = aerec.training._save_checkpoint
+    saves = []
+
+    def save_then_stop(*a, **k):
+        real_save(*a, **k)
+        saves.append(1)
+        if len(saves) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(aerec.training, "_save_checkpoint", save_then_stop)
+    ckpt = tmp_path / "fc.ckpt"
+    code, _, err = run(capsys, *argv, "--out", tmp_path / "resumed", "--checkpoint", ckpt)
+    assert code == 130 and ckpt.is_file() and not (tmp_path / "resumed").exists()
+    monkeypatch.setattr(aerec.training, "_save_checkpoint", real_save)
+    code, _, err = run(capsys, *argv, "--out", tmp_path / "resumed", "--checkpoint", ckpt)
+    assert code == 0, err
+    assert not ckpt.exists(), "the checkpoint is deleted once the model is saved"
+    data = PreparedDataset.load(tmp_path / "syn")
+    clean, resumed = load_model(tmp_path / "clean")[0], load_model(tmp_path / "resumed")[0]
+    np.testing.assert_array_equal(clean.score(data.test.X_in), resumed.score(data.test.X_in))
+    assert len(resumed.fit_info_["training"]["history"]) == 5
+
+
+def test_a_checkpoint_of_another_configuration_is_refused(tmp_path, capsys):
+    assert run(capsys, "synth", "--users", 200, "--items", 60, "--interactions", 3000, "--groups", 4, "--out", tmp_path / "syn", "-q")[0] == 0
+    from aerec.data.prepared import PreparedDataset as P
+    from aerec.models import FCDAE
+    from aerec.training import train
+
+    data = P.load(tmp_path / "syn")
+    model = FCDAE(n_hidden=8, max_epochs=1, device="cpu")
+    model.n_items_ = data.n_items
+    model._build(__import__("torch").device("cpu"))
+    train(model.module_, data.train, model.config, device=__import__("torch").device("cpu"), validate=lambda: 0.0, checkpoint=tmp_path / "c.ckpt")
+    code, _, err = run(capsys, "train", "fc-dae", "--data", tmp_path / "syn", "--out", tmp_path / "m", "--n-hidden", 16, "--device", "cpu", "--checkpoint", tmp_path / "c.ckpt", "-q")
+    assert code == 1 and "another configuration" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exit:  # EASE does not train iteratively: no --checkpoint
+        main(["train", "ease", "--data", str(tmp_path / "syn"), "--out", str(tmp_path / "e"), "--checkpoint", str(tmp_path / "x")])
+    assert exit.value.code == 2

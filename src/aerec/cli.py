@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
         m.add_argument("--data", required=True, type=Path, help="a prepared directory (`aerec prepare`)")
         m.add_argument("--out", required=True, type=Path, help="the model directory to write")
         add_config_options(m, cls.Config)
+        if hasattr(cls, "checkpoint"):
+            m.add_argument("--checkpoint", type=Path, help="save the training state here after every validation and resume from it "
+                           "when the same command is run again (deleted once the model is saved)")  # fmt: skip
         _common(m)
         m.set_defaults(run=cmd_train, model=name)
 
@@ -235,14 +238,26 @@ def cmd_train(args) -> None:
     from aerec.evaluate import evaluate
     from aerec.models import MODELS
 
+    if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
+        raise ConfigError(f"{args.out}: directory exists and is not empty (pass --force to replace it)")
     data = PreparedDataset.load(args.data)
     model = MODELS[args.model](**config_overrides(args))
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint is not None:
+        if checkpoint.is_dir():
+            raise ConfigError(f"--checkpoint {checkpoint}: is a directory; give a file path")
+        if checkpoint.is_file():
+            _say(args, f"resuming from {checkpoint}")
+        model.checkpoint = str(checkpoint)
     t0 = time.perf_counter()
     model.fit(data.train, validation=data.validation, progress=_progress(args))
     fit_seconds = time.perf_counter() - t0
     val = evaluate(model.score, data.validation, ks=(20, 50, 100))
     extra = {"data": str(args.data), "data_manifest": {k: data.manifest.get(k) for k in ("dataset", "protocol", "counts")}, "fit_seconds": round(fit_seconds, 3), "validation": val.to_json()}
     save_model(model, args.out, data.items, overwrite=args.force, extra=extra)
+    if checkpoint is not None:
+        for path in (checkpoint, Path(f"{checkpoint}.base")):
+            path.unlink(missing_ok=True)
     print(f"{args.out}: {model.name} fitted in {fit_seconds:.1f} s; validation {_headline(val)}")
 
 

@@ -18,6 +18,8 @@ Checkpoints are tensors and plain numbers, loaded with ``weights_only=True``.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import os
 import time
@@ -115,8 +117,15 @@ def train(
     best_state = None
     bad = 0
     start_epoch = 0
+    # What a checkpoint must agree on to be resumed: every field but the budget (which a resumed run may extend).
+    fingerprint = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_epochs", "max_steps", "patience")}, sort_keys=True, default=str)
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        try:
+            state = torch.load(checkpoint, map_location=device, weights_only=True)
+        except Exception as e:  # a truncated or foreign file
+            raise ConfigError(f"{checkpoint}: not a readable aerec checkpoint ({type(e).__name__}); delete it to start afresh") from None
+        if state.get("config") != fingerprint:
+            raise ConfigError(f"{checkpoint}: written by a run with another configuration; delete it or choose another checkpoint path")
         module.load_state_dict(state["module"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"].cpu())
@@ -160,7 +169,7 @@ def train(
         bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.4g}", val=f"{record.get('validation', float('nan')):.4f}")
         if checkpoint is not None and "validation" in record:
-            _save_checkpoint(checkpoint, module, optimizer, generator, best_state, epoch, bad, result)
+            _save_checkpoint(checkpoint, module, optimizer, generator, best_state, epoch, bad, result, fingerprint)
         if cfg.patience and bad >= cfg.patience:
             result.stopped = f"no improvement in {cfg.patience} validations"
             break
@@ -177,12 +186,13 @@ def train(
     return result
 
 
-def _save_checkpoint(path, module, optimizer, generator, best_state, epoch, bad, result) -> None:
+def _save_checkpoint(path, module, optimizer, generator, best_state, epoch, bad, result, fingerprint: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     summary = result.as_dict()
     state = {
+        "config": fingerprint,
         "module": module.state_dict(),
         **({"module_generator": module.generator.get_state()} if isinstance(getattr(module, "generator", None), torch.Generator) else {}),
         "optimizer": optimizer.state_dict(),

@@ -117,7 +117,9 @@ class FCPrune(FCDAE):
             base = load_base(cfg.base, self.n_items_, cfg.device)
         else:
             fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(FCDAEConfig)}
-            base = FCDAE(FCDAEConfig(**fields)).fit(X, validation=validation, progress=progress)
+            base = FCDAE(FCDAEConfig(**fields))
+            base.checkpoint = None if self.checkpoint is None else f"{self.checkpoint}.base"
+            base.fit(X, validation=validation, progress=progress)
         self._start_from(base, device)
         layers = (self.module_.encoder, self.module_.decoder)
         for layer, mask in zip(layers, magnitude_masks([layer.weight for layer in layers], cfg.sparsity, cfg.prune_scope), strict=True):

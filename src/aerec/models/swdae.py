@@ -142,9 +142,13 @@ class TorchRecommender(Recommender):
         self.fit_info_ = {"training": training, "parameters": self.n_parameters()}
         return self
 
+    #: A file where the training loop saves its state after every validation and
+    #: resumes from when fitting again (``aerec train --checkpoint``); ``None``: none.
+    checkpoint: str | None = None
+
     def _train(self, X: sp.csr_matrix, validation: Fold | None, progress: bool, device: torch.device) -> dict:
         validate = None if validation is None else (lambda: validation_ndcg(self.score, validation))
-        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name)
+        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint)
         return result.as_dict()
 
     def n_parameters(self) -> int:
