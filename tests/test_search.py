@@ -132,3 +132,16 @@ def test_cli_search_prints_the_choice_and_errors_cleanly(data_dir, tmp_path, cap
     err = capsys.readouterr().err
     assert err.startswith(f"aerec: error: {bad}: not valid TOML") and err.count("\n") == 1
     assert not (tmp_path / "t").exists()
+
+
+def test_leaderboard_rows_follow_test_ndcg_and_show_failures(data_dir, tmp_path, capsys):
+    run_search(ease_spec(data_dir), tmp_path / "ease")
+    run_search(SearchSpec.from_dict({"model": "popularity", "data": str(data_dir)}), tmp_path / "pop")
+    failing = SearchSpec.from_dict({"model": "ease", "data": str(data_dir), "fixed": {"l2": 1.0}, "grid": {"dtype": ["float16"]}})
+    run_search(failing, tmp_path / "bad")
+    assert main(["leaderboard", str(tmp_path / "pop"), str(tmp_path / "bad"), str(tmp_path / "ease")]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()[2:]
+    assert [r.split("|")[1].strip() for r in rows] == ["ease", "popularity", "ease"]
+    assert "| failed |" in rows[2] and "(1 failed)" in rows[2]
+    assert rows[1].split("|")[6].strip() == "(defaults)"
+    assert main(["leaderboard", str(tmp_path / "nowhere")]) == 1

@@ -166,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, force=False)
     p.set_defaults(run=cmd_search)
 
+    p = sub.add_parser("leaderboard", help="a markdown table of finished searches (the paper's Table 3 layout)",
+                       description="Print one row per finished search directory: test NDCG@100, Recall@20, Recall@50 (mean ± s.e.), "
+                       "the validation NDCG@100 it was chosen by, the chosen values and the number of trials.")  # fmt: skip
+    p.add_argument("searches", nargs="+", type=Path, help="search directories (`aerec search --out`)")
+    p.set_defaults(run=cmd_leaderboard)
+
     # datasets ----------------------------------------------------------
     p = sub.add_parser("datasets", help="list the known datasets, their protocol defaults and sources")
     p.set_defaults(run=cmd_datasets)
@@ -416,6 +422,12 @@ def cmd_search(args) -> None:
         f"{args.out}: {spec.model} chose {params} on validation ({SELECT} {val['mean']:.4f} ± {val['se']:.4f}); "
         f"test " + "  ".join(f"{k} {test[k]['mean']:.4f} ± {test[k]['se']:.4f}" for k in HEADLINE)
     )
+
+
+def cmd_leaderboard(args) -> None:
+    from aerec.search import leaderboard
+
+    print(leaderboard(args.searches))
 
 
 def cmd_datasets(args) -> None:

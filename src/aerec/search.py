@@ -199,10 +199,41 @@ def run_search(
         "best": best,
         "n_trials": len(done),
         "n_failed": sum(t["status"] != "ok" for t in done),
+        "statuses": sorted({t["status"] for t in done}),
         "test": test,
     }
     atomic_write_json(out / "summary.json", summary)
     return SearchResult(best, done, test)
+
+
+def leaderboard(searches: list[str | Path]) -> str:
+    """A markdown table of finished searches (their summary.json), laid out as the paper's Table 3.
+
+    One row per search: the model, its test NDCG@100, Recall@20 and Recall@50
+    (mean ± s.e.), the validation NDCG@100 it was chosen by, the chosen values,
+    and how many trials ran (and failed). Rows are sorted by test NDCG@100.
+    """
+    rows = []
+    for path in searches:
+        path = Path(path)
+        summary_path = path / "summary.json"
+        if not summary_path.is_file():
+            raise ConfigError(f"{path}: not a finished search (no summary.json)")
+        s = json.loads(summary_path.read_text())
+        best, test = s.get("best"), s.get("test")
+        fmt = lambda d, k: f"{d[k]['mean']:.4f} ± {d[k]['se']:.4f}"  # noqa: E731
+        if best is None or test is None:
+            cells = ["did not finish" if "did not finish" in s.get("statuses", []) else "failed"] * 4
+            order = -math.inf
+        else:
+            t = test["summary"]
+            cells = [fmt(t, "ndcg@100"), fmt(t, "recall@20"), fmt(t, "recall@50"), f"{best['validation'][SELECT]['mean']:.4f}"]
+            order = t["ndcg@100"]["mean"]
+        chosen = "–" if best is None else (", ".join(f"{k}={v}" for k, v in best["params"].items()) or "(defaults)")
+        trials = f"{s['n_trials']}" + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
+        rows.append((order, f"| {s['model']} | " + " | ".join(cells) + f" | {chosen} | {trials} |"))
+    head = "| model | test NDCG@100 | test Recall@20 | test Recall@50 | val NDCG@100 | chosen on validation | trials |\n|---|---|---|---|---|---|---|"
+    return "\n".join([head] + [r for _, r in sorted(rows, key=lambda r: -r[0])])
 
 
 def _test_once(out: Path, best: dict, data) -> dict:
