@@ -145,3 +145,12 @@ def test_leaderboard_rows_follow_test_ndcg_and_show_failures(data_dir, tmp_path,
     assert "| failed |" in rows[2] and "(1 failed)" in rows[2]
     assert rows[1].split("|")[6].strip() == "(defaults)"
     assert main(["leaderboard", str(tmp_path / "nowhere")]) == 1
+
+
+def test_a_trial_past_its_budget_is_recorded_as_did_not_finish(data_dir, tmp_path):
+    spec = SearchSpec.from_dict({"model": "slim", "data": str(data_dir), "trial_budget": 1e-9, "grid": {"l1": [0.5]}})
+    result = run_search(spec, tmp_path / "s")
+    (trial,) = lines(tmp_path / "s" / "trials.jsonl")
+    assert trial["status"] == "did not finish" and "time budget" in trial["error"]
+    assert result.best is None and result.test is None
+    assert json.loads((tmp_path / "s" / "summary.json").read_text())["statuses"] == ["did not finish"]
