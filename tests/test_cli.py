@@ -282,3 +282,105 @@ def test_a_checkpoint_of_another_configuration_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit:  # EASE does not train iteratively: no --checkpoint
         main(["train", "ease", "--data", str(tmp_path / "syn"), "--out", str(tmp_path / "e"), "--checkpoint", str(tmp_path / "x")])
     assert exit.value.code == 2
+
+
+def test_sequential_protocol_from_prepare_to_search(tmp_path, capsys):
+    """prepare --protocol sequential; SVAE trains, evaluates and is searched on the order matrices."""
+    raw = write_ml100k(tmp_path / "raw", n_users=80)
+    prep = tmp_path / "seq"
+    code, out, err = run(capsys, "prepare", "ml-100k", "--data", raw, "--out", prep, "--heldout-users", 8, "--protocol", "sequential")
+    assert code == 0, err
+    data = PreparedDataset.load(prep)
+    assert data.manifest["protocol"]["kind"] == "sequential" and data.manifest["protocol"]["fold_in_prop"] == 0.8
+    assert {"train_order", "validation_in_order", "test_in_order"} <= set(data.extra)
+    tiny = ["--embedding", 8, "--rnn", 8, "--hidden", 8, "--latent", 4, "--max-epochs", 3, "--device", "cpu", "-q"]
+    code, out, err = run(capsys, "train", "svae", "--data", prep, "--out", tmp_path / "svae", *tiny)
+    assert code == 0, err
+    code, out, err = run(capsys, "evaluate", tmp_path / "svae", "--data", prep, "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["results"]["test"]["summary"]["ndcg@100"]["mean"] >= 0
+    # the saved model, scored on the order matrices, gives evaluate's numbers
+    from aerec.artifacts import load_model
+    from aerec.data.sequential import inputs_for
+    from aerec.evaluate import evaluate
+
+    model = load_model(tmp_path / "svae")[0]
+    _, _, test = inputs_for(model, data)
+    expected = evaluate(model.score, test, ks=(20, 50, 100)).summary()["ndcg@100"]["mean"]
+    assert record["results"]["test"]["summary"]["ndcg@100"]["mean"] == pytest.approx(expected)
+    # a bag-of-items model runs unchanged on the binary matrices of the same directory
+    assert run(capsys, "train", "popularity", "--data", prep, "--out", tmp_path / "pop", "-q")[0] == 0
+    spec = tmp_path / "svae.toml"
+    spec.write_text(f'model = "svae"\ndata = "{prep}"\n[fixed]\nembedding = 8\nrnn = 8\nhidden = 8\nlatent = 4\nmax_epochs = 2\ndevice = "cpu"\n[grid]\nlr = [0.001, 0.01]\n')
+    code, out, err = run(capsys, "search", spec, "--out", tmp_path / "search", "-q")
+    assert code == 0, err
+    assert "svae chose lr=" in out and len((tmp_path / "search" / "trials.jsonl").read_text().splitlines()) == 2
+
+
+def test_sequential_protocol_errors_are_one_line(prepared, tmp_path, capsys):
+    _, strong = prepared
+    code, _, err = run(capsys, "train", "svae", "--data", strong, "--out", tmp_path / "m", "--max-epochs", 1, "-q")
+    assert code == 1 and err.count("\n") == 1
+    assert "svae needs time-ordered histories" in err and "--protocol sequential" in err
+    assert not (tmp_path / "m").exists()
+    derived = tmp_path / "ml-1m" / "derived"
+    derived.mkdir(parents=True)
+    (derived / "ratings_without_timestamps.csv").write_text("UserID,ItemIndex,MovieID,Rating\n" + "".join(f"{u},{i},{i},5\n" for u in range(1, 40) for i in range(1, 8)))
+    code, _, err = run(capsys, "prepare", "ml-1m", "--data", tmp_path / "ml-1m", "--out", tmp_path / "o", "--heldout-users", 5, "--protocol", "sequential")
+    assert code == 1 and err.count("\n") == 1
+    assert "ml-1m: the sequential protocol needs timestamps" in err
+    assert not (tmp_path / "o").exists()
+
+
+# -- explicit ratings (--protocol ratings) -----------------------------------------
+@pytest.fixture
+def prepared_ratings(tmp_path, capsys):
+    raw = write_ml100k(tmp_path / "raw")
+    code, out, err = run(capsys, "prepare", "ml-100k", "--data", raw, "--out", tmp_path / "ratings", "--protocol", "ratings")
+    assert code == 0, err
+    assert "training" in out and "test ratings" in out
+    return raw, tmp_path / "ratings"
+
+
+def test_ratings_prepare_train_evaluate(prepared_ratings, tmp_path, capsys):
+    raw, prep = prepared_ratings
+    manifest = json.loads((prep / "manifest.json").read_text())
+    assert manifest["protocol"]["kind"] == "ratings" and manifest["protocol"]["filters"]["value_above"] is None
+    c = manifest["counts"]
+    assert c["train_ratings"] + c["validation_ratings"] + c["test_ratings"] == len((raw / "u.data").read_text().splitlines())  # every rating kept
+    model = tmp_path / "u-autorec"
+    code, out, err = run(capsys, "train", "u-autorec", "--data", prep, "--out", model, "--hidden", 8, "--max-epochs", 2, "--device", "cpu", "-q")
+    assert code == 0, err
+    assert "validation RMSE" in out and "MAE" in out
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["fit_info"]["training"]["epochs"] == 2 and meta["validation"]["n"] == c["validation_ratings"]
+
+    code, out, err = run(capsys, "evaluate", model, "--data", prep, "--json")
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["results"]["test"]["n"] == c["test_ratings"]
+    for split in ("validation", "test"):
+        r = record["results"][split]
+        assert 0 < r["mae"] <= r["rmse"] < 4
+    code, out, err = run(capsys, "evaluate", model, "--data", prep, "--split", "test")
+    assert code == 0 and out.startswith("test       RMSE ")
+
+
+def test_rating_and_ranking_mismatches_are_one_line_errors(prepared, prepared_ratings, tmp_path, capsys):
+    _, strong = prepared
+    _, ratings = prepared_ratings
+    code, _, err = run(capsys, "train", "i-autorec", "--data", strong, "--out", tmp_path / "a", "--max-epochs", 1, "-q")
+    assert code == 1 and err.count("\n") == 1 and "needs data prepared with --protocol ratings" in err
+    code, _, err = run(capsys, "train", "ease", "--data", ratings, "--out", tmp_path / "b", "-q")
+    assert code == 1 and err.count("\n") == 1 and "ease is a ranking model" in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+    rating_model, ranking_model = tmp_path / "ra", tmp_path / "rk"
+    assert run(capsys, "train", "i-autorec", "--data", ratings, "--out", rating_model, "--hidden", 4, "--max-epochs", 1, "--device", "cpu", "-q")[0] == 0
+    assert run(capsys, "train", "popularity", "--data", strong, "--out", ranking_model, "-q")[0] == 0
+    for model, data, message in ((rating_model, strong, "predicts ratings"), (ranking_model, ratings, "is a ranking model")):
+        code, _, err = run(capsys, "evaluate", model, "--data", data)
+        assert code == 1 and err.count("\n") == 1 and message in err
+    code, _, err = run(capsys, "recommend", rating_model, "--items", "1,2")
+    assert code == 1 and "predicts ratings" in err

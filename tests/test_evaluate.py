@@ -217,3 +217,19 @@ def test_cutoff_beyond_a_toy_catalogue_ranks_every_item():
     np.testing.assert_allclose(result.per_user["recall@2"], [1.0, 0.0])
     assert result.coverage["coverage@100"] == 1.0
     assert validation_ndcg(lambda x: scores, fold, k=100) == pytest.approx((1 + 1 / math.log2(4)) / 2)
+
+
+def test_evaluate_ratings_predicts_every_stored_rating_in_chunks():
+    from aerec.evaluate import evaluate_ratings
+
+    R = sp.csr_matrix(np.array([[4.0, 0, 2.0], [0, 5.0, 0], [1.0, 0, 3.0]]))
+    calls = []
+
+    def predict(users, items):
+        calls.append(len(users))
+        return np.full(len(users), 3.0)  # errors 1, -1, 2, -2, 0
+
+    ev = evaluate_ratings(predict, R, chunk=2)
+    assert ev.n == 5 and calls == [2, 2, 1]
+    assert ev.rmse == pytest.approx(np.sqrt(10 / 5)) and ev.mae == pytest.approx(6 / 5)
+    assert ev.to_json() == {"rmse": ev.rmse, "mae": ev.mae, "n": 5}

@@ -234,3 +234,19 @@ def test_topk_integer_scores_and_errors():
         topk_items(np.array([[0.0, np.nan, 1.0]]), 1)
     with pytest.raises(ValueError):
         topk_items(np.zeros((2, 3)), 1, exclude=sp.csr_matrix((3, 3)))
+
+
+# -- rating prediction ---------------------------------------------------------
+def test_rmse_and_mae_on_hand_computed_cases():
+    from aerec.metrics import mae, rmse
+
+    predicted, actual = np.array([3.0, 4.0, 2.5, 5.0]), np.array([4.0, 4.0, 1.5, 3.0])
+    # errors -1, 0, 1, 2: squares 1, 0, 1, 4 -> mean 1.5; absolute 1, 0, 1, 2 -> mean 1.0
+    assert rmse(predicted, actual) == pytest.approx(np.sqrt(1.5))
+    assert mae(predicted, actual) == pytest.approx(1.0)
+    assert rmse([2.0], [2.0]) == 0.0 and mae([1.0], [3.5]) == 2.5
+    assert np.isnan(rmse([], [])) and np.isnan(mae([], []))
+    with pytest.raises(ValueError, match="NaN"):
+        rmse([np.nan], [1.0])
+    with pytest.raises(ValueError, match="predictions"):
+        mae([1.0, 2.0], [1.0])

@@ -50,3 +50,31 @@ def test_early_stopping_restores_the_best_weights():
     for k, v in module.state_dict().items():
         torch.testing.assert_close(v, snapshots[1][k])
     assert not np.isnan(result.history[-1]["loss"])
+
+
+def test_a_modules_after_step_hook_runs_once_per_step_with_the_same_batch():
+    """``after_step`` sees each batch right after its update and may update again; steps count the loop's only."""
+    X, _, _ = block_data(n_users=60, n_items=20, n_blocks=2, per_user=4)
+
+    class Refeeding(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(20))
+            self.seen = []
+
+        def loss(self, batch, step):
+            self.last = (step, batch.ids.clone())
+            return ((batch.dense() - self.w) ** 2).mean()
+
+        def after_step(self, batch, step, optimizer):
+            assert (step, batch.ids.tolist()) == (self.last[0], self.last[1].tolist())
+            before = self.w.detach().clone()
+            optimizer.zero_grad(set_to_none=True)
+            (self.w**2).sum().backward()
+            optimizer.step()
+            assert not torch.equal(before, self.w.detach())
+            self.seen.append(step)
+
+    module = Refeeding()
+    result = train(module, X, TrainConfig(batch_size=16, max_epochs=2, lr=1e-2, optimizer="sgd"), device=torch.device("cpu"))
+    assert module.seen == list(range(result.steps)) and result.steps == 8  # 4 batches of 60 users, 2 epochs

@@ -1,6 +1,8 @@
 """The ``aerec`` command: thin subcommands over the library.
 
     aerec prepare ml-1m --data ../shared/data/ml-1m --out runs/ml1m
+    aerec prepare ml-1m --data ../shared/data/ml-1m --out runs/ml1m-ratings --protocol ratings
+    aerec train i-autorec --data runs/ml1m-ratings --out runs/ml1m-i-autorec
     aerec train ease --data runs/ml1m --out runs/ml1m-ease
     aerec evaluate runs/ml1m-ease --data runs/ml1m [--json]
     aerec recommend runs/ml1m-ease --items 1,2,3 -n 10
@@ -71,8 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--value-above", type=_float_or_none, help="keep an interaction when its value is above this ('none' keeps all)")
     g.add_argument("--min-user-items", type=int, help="keep users with at least this many interactions")
     g.add_argument("--min-item-users", type=int, help="keep items with at least this many users (applied first)")
-    g.add_argument("--seed", type=int, default=98765, help="legacy NumPy seed of the split (default: 98765)")
-    g.add_argument("--test-prop", type=float, default=0.2, help="fraction of a held-out user's items in the fold-out (default: 0.2)")
+    g.add_argument("--protocol", choices=("strong", "ratings", "sequential"), default="strong",
+                   help="strong: strong generalization (PROTOCOL.md, the default); ratings: a random split of explicit ratings "
+                   "(AutoRec/DeepRec; RMSE, MAE); sequential: strong generalization with time-ordered fold-in/fold-out")  # fmt: skip
+    g.add_argument("--seed", type=int, default=98765, help="seed of the split (default: 98765)")
+    g.add_argument("--test-prop", type=float, help="strong/sequential: fraction of a held-out user's items in the fold-out (default: 0.2); "
+                   "ratings: fraction of all ratings in the test set (default: 0.1)")  # fmt: skip
+    g.add_argument("--validation-prop", type=float, default=0.1, help="ratings: fraction of the other ratings held out for validation (default: 0.1)")
     g = p.add_argument_group("reading")
     g.add_argument("--source", default="auto", help="ml-1m only: auto, ratings.dat or derived")
     g.add_argument("--user-col", help="table: the user column")
@@ -99,7 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
         m.set_defaults(run=cmd_train, model=name)
 
     # evaluate ----------------------------------------------------------
-    p = sub.add_parser("evaluate", help="validation and test metrics of a saved model", description="Score the validation and test users' fold-in, rank the unseen items and report NDCG@100, Recall@20, Recall@50 (mean ± s.e.) and more.")
+    p = sub.add_parser("evaluate", help="validation and test metrics of a saved model", description="Score the validation and test users' fold-in, rank the unseen items and report NDCG@100, Recall@20, Recall@50 (mean ± s.e.) and more. "
+                       "A rating model (data prepared with --protocol ratings) reports RMSE and MAE of the held-out ratings instead.")
     p.add_argument("model", type=Path, help="a model directory (`aerec train`)")
     p.add_argument("--data", required=True, type=Path, help="the prepared directory the model was trained on")
     p.add_argument("--split", choices=("validation", "test", "both"), default="both")
@@ -222,13 +230,21 @@ def cmd_prepare(args) -> None:
     changes = {k: getattr(args, k) for k in ("min_user_items", "min_item_users") if getattr(args, k) is not None}
     if args.value_above is not None or "--value-above" in sys.argv:
         changes["value_above"] = args.value_above
+    if args.protocol == "ratings":
+        _prepare_ratings(args, data, changes, t0)
+        return
     filters = dataclasses.replace(filters, **changes)
     heldout = args.heldout_users if args.heldout_users is not None else heldout
     if heldout is None:
         raise ConfigError("prepare table needs --heldout-users")
-    params = SplitParams(heldout_users=heldout, seed=args.seed, test_prop=args.test_prop)
+    params = SplitParams(heldout_users=heldout, seed=args.seed, test_prop=0.2 if args.test_prop is None else args.test_prop)
     t_read = time.perf_counter() - t0
-    prepared = prepare(data, filters, params, dataset=args.dataset)
+    if args.protocol == "sequential":
+        from aerec.data.sequential import prepare_sequential
+
+        prepared = prepare_sequential(data, filters, params, dataset=args.dataset)
+    else:
+        prepared = prepare(data, filters, params, dataset=args.dataset)
     prepared.manifest["seconds"] = {"read": round(t_read, 3), "total": round(time.perf_counter() - t0, 3)}
     prepared.save(args.out, overwrite=args.force)
     c = prepared.counts()
@@ -241,13 +257,18 @@ def cmd_prepare(args) -> None:
 def cmd_train(args) -> None:
     from aerec.artifacts import save_model
     from aerec.data.prepared import PreparedDataset
+    from aerec.data.sequential import inputs_for
     from aerec.evaluate import evaluate
     from aerec.models import MODELS
 
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
         raise ConfigError(f"{args.out}: directory exists and is not empty (pass --force to replace it)")
+    if MODELS[args.model].task == "rating" or _protocol_of(args.data) == "ratings":
+        _train_rating(args, MODELS[args.model])
+        return
     data = PreparedDataset.load(args.data)
     model = MODELS[args.model](**config_overrides(args))
+    train, validation, _ = inputs_for(model, data, where=str(args.data))  # order matrices for a sequential model
     checkpoint = getattr(args, "checkpoint", None)
     if checkpoint is not None:
         if checkpoint.is_dir():
@@ -256,9 +277,9 @@ def cmd_train(args) -> None:
             _say(args, f"resuming from {checkpoint}")
         model.checkpoint = str(checkpoint)
     t0 = time.perf_counter()
-    model.fit(data.train, validation=data.validation, progress=_progress(args))
+    model.fit(train, validation=validation, progress=_progress(args))
     fit_seconds = time.perf_counter() - t0
-    val = evaluate(model.score, data.validation, ks=(20, 50, 100))
+    val = evaluate(model.score, validation, ks=(20, 50, 100))
     extra = {"data": str(args.data), "data_manifest": {k: data.manifest.get(k) for k in ("dataset", "protocol", "counts")}, "fit_seconds": round(fit_seconds, 3), "validation": val.to_json()}
     save_model(model, args.out, data.items, overwrite=args.force, extra=extra)
     if checkpoint is not None:
@@ -271,8 +292,12 @@ def cmd_evaluate(args) -> None:
     from aerec.artifacts import load_model
     from aerec.atomic import atomic_write_json
     from aerec.data.prepared import PreparedDataset
+    from aerec.data.sequential import inputs_for
     from aerec.evaluate import evaluate
 
+    if _is_rating_run(args):
+        _evaluate_rating(args)
+        return
     model, items, meta = load_model(args.model, device=args.device)
     data = PreparedDataset.load(args.data)
     if len(items) != data.n_items or not np.array_equal(items["item_id"].astype(str).to_numpy(), data.items["item_id"].astype(str).to_numpy()):
@@ -284,9 +309,10 @@ def cmd_evaluate(args) -> None:
     if not ks or min(ks) < 1:
         raise ConfigError(f"--ks {args.ks!r}: cut-offs must be positive")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
+    _, validation, test = inputs_for(model, data, where=str(args.data))  # order matrices for a sequential model
     results = {}
     for name in splits:
-        ev = evaluate(model.score, getattr(data, name), ks=ks, progress=_progress(args))
+        ev = evaluate(model.score, {"validation": validation, "test": test}[name], ks=ks, progress=_progress(args))
         results[name] = ev.to_json()
         if not args.json:
             print(f"{name:<10} {_headline(ev)}  (n={ev.n_scored})")
@@ -303,11 +329,118 @@ def cmd_evaluate(args) -> None:
         print(json.dumps({**record, "results": {k: results[k] for k in splits}}, indent=2, default=float))
 
 
+# -- explicit ratings (--protocol ratings; models with task "rating") --------------
+RATING_MODELS_HINT = "i-autorec, u-autorec, deeprec or denoising-autorec"
+
+
+def _protocol_of(path: Path) -> str:
+    """The protocol a prepared directory was written with (``strong`` when it cannot tell)."""
+    from aerec.data.ratings import protocol_kind
+
+    try:
+        return protocol_kind(json.loads((Path(path) / "manifest.json").read_text()))
+    except (OSError, ValueError):
+        return "strong"  # not a prepared directory: the loader says so
+
+
+def _prepare_ratings(args, data, changes: dict, t0: float) -> None:
+    import dataclasses
+
+    from aerec.data.ratings import RATING_FILTERS, RatingSplitParams, prepare_ratings
+
+    params = RatingSplitParams(test_prop=0.1 if args.test_prop is None else args.test_prop, validation_prop=args.validation_prop, seed=args.seed)
+    prepared = prepare_ratings(data, params, dataset=args.dataset, filters=dataclasses.replace(RATING_FILTERS, **changes))
+    prepared.manifest["seconds"] = {"total": round(time.perf_counter() - t0, 3)}
+    prepared.save(args.out, overwrite=args.force)
+    c = prepared.counts()
+    print(
+        f"{args.out}: {c['users']:,} users x {c['items']:,} items; {c['train_ratings']:,} training, "
+        f"{c['validation_ratings']:,} validation and {c['test_ratings']:,} test ratings"
+    )
+
+
+def _train_rating(args, cls) -> None:
+    from aerec.artifacts import save_model
+    from aerec.data.ratings import RatingsDataset
+    from aerec.evaluate import evaluate_ratings
+
+    kind = _protocol_of(args.data)
+    if cls.task != "rating":
+        raise ConfigError(f"{args.model} is a ranking model but {args.data} holds explicit ratings (--protocol ratings); train {RATING_MODELS_HINT} on it, or prepare the data with --protocol strong")
+    if kind != "ratings":
+        raise ConfigError(f"{args.model} predicts ratings and needs data prepared with --protocol ratings; {args.data} was prepared with the {kind} protocol")
+    data = RatingsDataset.load(args.data)
+    model = cls(**config_overrides(args))
+    checkpoint = getattr(args, "checkpoint", None)
+    if checkpoint is not None:
+        if checkpoint.is_dir():
+            raise ConfigError(f"--checkpoint {checkpoint}: is a directory; give a file path")
+        if checkpoint.is_file():
+            _say(args, f"resuming from {checkpoint}")
+        model.checkpoint = str(checkpoint)
+    t0 = time.perf_counter()
+    model.fit(data.train, validation=data.validation, progress=_progress(args))
+    fit_seconds = time.perf_counter() - t0
+    val = evaluate_ratings(model.predict, data.validation)
+    extra = {"data": str(args.data), "data_manifest": {k: data.manifest.get(k) for k in ("dataset", "protocol", "counts")}, "fit_seconds": round(fit_seconds, 3), "validation": val.to_json()}
+    save_model(model, args.out, data.items, overwrite=args.force, extra=extra)
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
+    scores = f"validation RMSE {val.rmse:.4f}  MAE {val.mae:.4f}  (n={val.n:,})" if val.n else "no validation ratings (trained every epoch)"
+    print(f"{args.out}: {model.name} fitted in {fit_seconds:.1f} s; {scores}")
+
+
+def _is_rating_run(args) -> bool:
+    """Whether ``aerec evaluate`` was given a rating model or a ratings directory."""
+    from aerec.models import MODELS
+
+    try:
+        name = json.loads((Path(args.model) / "model.json").read_text()).get("model")
+    except (OSError, ValueError):
+        name = None
+    return (name in MODELS and MODELS[name].task == "rating") or _protocol_of(args.data) == "ratings"
+
+
+def _evaluate_rating(args) -> None:
+    from aerec.artifacts import load_model
+    from aerec.atomic import atomic_write_json
+    from aerec.data.ratings import RatingsDataset
+    from aerec.evaluate import evaluate_ratings
+
+    model, items, meta = load_model(args.model, device=args.device)
+    kind = _protocol_of(args.data)
+    if model.task != "rating":
+        raise ConfigError(f"{args.model}: {model.name} is a ranking model but {args.data} holds explicit ratings (--protocol ratings)")
+    if kind != "ratings":
+        raise ConfigError(f"{args.model}: {model.name} predicts ratings; evaluate it on the --protocol ratings directory it was trained on, not {args.data} ({kind} protocol)")
+    data = RatingsDataset.load(args.data)
+    same_items = len(items) == data.n_items and np.array_equal(items["item_id"].astype(str).to_numpy(), data.items["item_id"].astype(str).to_numpy())
+    if not same_items or model.n_users_ != data.train.shape[0]:
+        raise DataError(f"{args.model}: the model's users or items differ from {args.data}'s (was it trained on another dataset?)")
+    splits = ("validation", "test") if args.split == "both" else (args.split,)
+    results = {}
+    for name in splits:
+        ev = evaluate_ratings(model.predict, getattr(data, name))
+        results[name] = ev.to_json()
+        if not args.json:
+            print(f"{name:<10} RMSE {ev.rmse:.4f}  MAE {ev.mae:.4f}  (n={ev.n:,})")
+    out = Path(args.model) / "evaluation.json"
+    previous = json.loads(out.read_text()) if out.is_file() else {}
+    if previous.get("data") == str(args.data):  # keep the other split's results
+        results = {**previous.get("results", {}), **results}
+    record = {"model": meta["model"], "model_dir": str(args.model), "data": str(args.data), "results": results}
+    atomic_write_json(out, record)
+    if args.json:
+        print(json.dumps({**record, "results": {k: results[k] for k in splits}}, indent=2, default=float))
+
+
 def cmd_recommend(args) -> None:
     from aerec.artifacts import load_model
     from aerec.metrics import topk_items
 
     model, items, _ = load_model(args.model, device=args.device)
+    if model.task == "rating":
+        raise ConfigError(f"{args.model}: {model.name} predicts ratings and does not rank items for a history (use `aerec evaluate`)")
     if args.n < 1:
         raise ConfigError(f"-n {args.n}: must be at least 1")
     ids = items["item_id"].astype(str).to_numpy()

@@ -24,6 +24,11 @@ rank r is in it:
 
 Precision, hit rate and catalogue coverage are the usual definitions, stated
 in each docstring.
+
+For the explicit-rating protocol (:mod:`aerec.data.ratings`), :func:`rmse`
+and :func:`mae` compare predicted with held-out ratings, one number over all
+held-out ratings (the rating-prediction literature averages over ratings,
+not users: Sedhain et al., WWW 2015, Sec. 3).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["coverage", "hit_rate", "ndcg", "precision", "recall", "topk_items"]
+__all__ = ["coverage", "hit_rate", "mae", "ndcg", "precision", "recall", "rmse", "topk_items"]
 
 
 # -- top-k -----------------------------------------------------------------
@@ -174,6 +179,34 @@ def coverage(topk: np.ndarray, n_items: int, k: int) -> float:
     if n_items == 0:
         return float("nan")
     return np.unique(topk).size / n_items
+
+
+# -- rating prediction -----------------------------------------------------------
+def rmse(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Root mean squared error over ``n`` ratings: ``sqrt((1/n) sum_k (p_k - r_k)^2)``.
+
+    ``predicted`` and ``actual`` are 1-D arrays of the same length (computed
+    in float64); NaN when ``n = 0``. NaN predictions are rejected with
+    ``ValueError``.
+    """
+    err = _rating_errors(predicted, actual)
+    return float(np.sqrt(np.mean(err**2))) if err.size else float("nan")
+
+
+def mae(predicted: np.ndarray, actual: np.ndarray) -> float:
+    """Mean absolute error over ``n`` ratings: ``(1/n) sum_k |p_k - r_k|``; NaN when ``n = 0``."""
+    err = _rating_errors(predicted, actual)
+    return float(np.mean(np.abs(err))) if err.size else float("nan")
+
+
+def _rating_errors(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    p = np.asarray(predicted, dtype=np.float64).ravel()
+    r = np.asarray(actual, dtype=np.float64).ravel()
+    if p.shape != r.shape:
+        raise ValueError(f"{p.size} predictions for {r.size} ratings")
+    if np.isnan(p).any():
+        raise ValueError("predictions contain NaN")
+    return p - r
 
 
 # -- helpers ---------------------------------------------------------------------

@@ -78,6 +78,8 @@ class SearchSpec:
 
         if self.model not in MODELS:
             raise ConfigError(f"model {self.model!r}: choose one of {', '.join(MODELS)}")
+        if MODELS[self.model].task != "ranking":
+            raise ConfigError(f"model {self.model!r} predicts ratings; search selects ranking models on validation NDCG@100 only")
         if self.method not in ("grid", "random"):
             raise ConfigError(f"method {self.method!r}: choose grid or random")
         names = {f.name for f in dataclasses.fields(MODELS[self.model].Config)}
@@ -153,11 +155,13 @@ def run_search(
     """Run (or resume) the search into ``out``; return the chosen trial and its test metrics."""
     from aerec.artifacts import config_from_dict, save_model
     from aerec.data.prepared import PreparedDataset
+    from aerec.data.sequential import inputs_for
     from aerec.evaluate import evaluate
     from aerec.models import MODELS
 
     out = Path(out)
     data = PreparedDataset.load(spec.data)
+    train, validation, test_fold = inputs_for(MODELS[spec.model], data, where=spec.data)  # order matrices for a sequential model
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "spec.json", {**dataclasses.asdict(spec), "trials": spec.trials()})
     log = out / "trials.jsonl"
@@ -175,9 +179,9 @@ def run_search(
         try:
             cls = MODELS[spec.model]
             model = cls(config_from_dict(cls.Config, overrides))
-            model.fit(data.train, validation=data.validation, progress=progress)
+            model.fit(train, validation=validation, progress=progress)
             fit_seconds = time.perf_counter() - t0
-            val = evaluate(model.score, data.validation, ks=(20, 50, 100))
+            val = evaluate(model.score, validation, ks=(20, 50, 100))
             record.update(validation=val.summary(), fit_seconds=round(fit_seconds, 3), fit_info=_brief(model.fit_info_))
         except AerecError as e:
             record.update(status=getattr(e, "status", "failed"), error=str(e), fit_seconds=round(time.perf_counter() - t0, 3))
@@ -191,7 +195,7 @@ def run_search(
         say(_trial_line(i, len(todo), record, best))
     test = None
     if best is not None and evaluate_test:
-        test = _test_once(out, best, data)
+        test = _test_once(out, best, test_fold)
     summary = {
         "model": spec.model,
         "data": spec.data,
@@ -236,7 +240,7 @@ def leaderboard(searches: list[str | Path]) -> str:
     return "\n".join([head] + [r for _, r in sorted(rows, key=lambda r: -r[0])])
 
 
-def _test_once(out: Path, best: dict, data) -> dict:
+def _test_once(out: Path, best: dict, fold) -> dict:
     """Score the test users with the chosen model, once; reuse the saved result if it is for the same trial."""
     from aerec.artifacts import load_model
     from aerec.evaluate import evaluate
@@ -247,7 +251,7 @@ def _test_once(out: Path, best: dict, data) -> dict:
         if saved.get("params_key") == trial_key(best["params"]):
             return saved["test"]
     model, _, _ = load_model(out / "best")
-    ev = evaluate(model.score, data.test, ks=(20, 50, 100))
+    ev = evaluate(model.score, fold, ks=(20, 50, 100))  # the test users (order matrices for a sequential model)
     result = {"summary": ev.summary(), "n_scored": ev.n_scored}
     per_user = pd.DataFrame({"row": ev.rows, "fold_in_size": ev.fold_in_size, **ev.per_user})
     with atomic_dir(out / "test", overwrite=True) as tmp:

@@ -9,6 +9,12 @@ held on the device, steps the optimiser, validates every ``eval_every``
 epochs, keeps the best weights, and stops after ``patience`` validations
 without improvement or when the budget of epochs or steps is spent.
 
+A module may define ``after_step(batch, step, optimizer)``: the loop calls it
+after each optimiser step, with the same batch and step number that
+``loss`` received, so that the module can make further updates of its own
+on that batch (DeepRec's dense re-feeding). Such updates do not count as
+steps.
+
 With a ``checkpoint`` path the loop saves its whole state (weights,
 optimiser, counters, best weights, the shuffling generator and the module's
 own ``generator`` if it has one, e.g. for dropout) after every validation,
@@ -135,6 +141,7 @@ def train(
         start_epoch, bad = int(state["epoch"]), int(state["bad"])
         result = TrainResult(**{**state["result"], "history": list(state["result"]["history"])})
     t0 = time.perf_counter() - result.seconds
+    after_step = getattr(module, "after_step", None)
     bar = tqdm(total=cfg.max_epochs, initial=start_epoch, desc=desc, disable=not progress, unit="epoch")
     for epoch in range(start_epoch + 1, cfg.max_epochs + 1):
         module.train()
@@ -145,6 +152,8 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if after_step is not None:
+                after_step(batch, result.steps, optimizer)
             result.steps += 1
             total += float(loss.detach())
             n += 1

@@ -6,11 +6,15 @@ import scipy.sparse as sp
 
 from aerec.artifacts import load_model, save_model
 from aerec.data.prepare import item_table
+from aerec.data.prepared import Fold
 from aerec.metrics import topk_items
 from aerec.models import MODELS
 from tests.conftest import block_data, split_rows
 
-# Small, fast settings per model; every model in MODELS must appear here.
+# The ranking models (task "ranking"); the rating models have their own suite (test_rating_contract.py).
+RANKING = sorted(n for n, c in MODELS.items() if c.task == "ranking")
+
+# Small, fast settings per ranking model; every ranking model in MODELS must appear here.
 FAST = {
     "popularity": {},
     "ease": {"l2_grid": (1.0, 10.0, 100.0), "refine": 1, "device": "cpu"},
@@ -24,12 +28,14 @@ FAST = {
     "cdae": {"hidden": 16, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
     "wmf": {"factors": 4, "regularization": 1.0, "iterations": 10, "num_threads": 1, "device": "cpu"},
     "slim": {"l1": 0.5, "l2": 5.0},
+    "svae": {"embedding": 8, "rnn": 8, "hidden": 8, "latent": 4, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
 }
-PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae", "fc-prune", "fc-reg", "cdae", "wmf", "slim"}
+PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae", "fc-prune", "fc-reg", "cdae", "wmf", "slim", "svae"}
 
 
 def test_every_model_has_fast_settings():
-    assert set(MODELS) == set(FAST)
+    assert set(RANKING) == set(FAST)
+    assert {"popularity", "ease", "swdae"} <= set(RANKING)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +44,7 @@ def module_blocks():
     return split_rows(X, 80)
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
+@pytest.fixture(scope="module", params=RANKING)
 def fitted(request, module_blocks):
     """Each model fitted once for the whole module (the tests do not change it)."""
     train, fold = module_blocks
@@ -96,13 +102,31 @@ def test_wrong_number_of_items_is_a_clear_error(fitted):
 
 @pytest.mark.parametrize("name", sorted(PERSONALISED))
 def test_personalised_models_find_the_users_block(name, blocks):
+    """Each user's unseen block items (7 of 10) fill the top 7; popularity cannot do that.
+
+    A sequential model reads the same blocks in a random time order (values =
+    positions): in item-index order a block's first item would never follow
+    another, so a next-item model could never learn to recommend it.
+    """
     train, fold, block_of_user, block_of_item = blocks
-    """Each user's unseen block items (7 of 10) fill the top 7; popularity cannot do that."""
-    model = MODELS[name](**FAST[name]).fit(train, validation=fold)
+    inputs = (train, fold)
+    if MODELS[name].sequential:
+        inputs = random_time_order(train, seed=0), Fold(random_time_order(fold.X_in, seed=1), fold.X_out, fold.users)
+    model = MODELS[name](**FAST[name]).fit(inputs[0], validation=inputs[1])
 
     def in_block(scores):
         top = topk_items(scores, 7, exclude=fold.X_in)
         return (block_of_item[top] == block_of_user[:, None]).mean()
 
-    assert in_block(model.score(fold.X_in)) > 0.95
+    assert in_block(model.score(inputs[1].X_in)) > 0.95
     assert in_block(MODELS["popularity"]().fit(train).score(fold.X_in)) < 0.6
+
+
+def random_time_order(X, seed):
+    """``X`` with each row's values replaced by a random order of its items (1-based positions)."""
+    rng = np.random.default_rng(seed)
+    X = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    for r in range(X.shape[0]):
+        a, b = X.indptr[r], X.indptr[r + 1]
+        X.data[a:b] = rng.permutation(b - a) + 1
+    return X

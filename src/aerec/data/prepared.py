@@ -120,6 +120,8 @@ class PreparedDataset:
             raise DataError(f"{path}: not a prepared dataset (no {MANIFEST}; run `aerec prepare` first)")
         try:
             manifest = json.loads((path / MANIFEST).read_text())
+            if (manifest.get("protocol") or {}).get("kind") == "ratings":
+                raise DataError(f"{path}: holds explicit ratings (--protocol ratings), for rating models only (aerec.data.ratings.RatingsDataset)")
             train = _load_csr(path / "train.npz")
             items = pd.read_parquet(path / "items.parquet")
             users = pd.read_parquet(path / "users.parquet")

@@ -32,11 +32,18 @@ class Recommender(ABC):
 
     Subclasses set ``name`` (the CLI name, lowercase with hyphens) and
     ``Config`` (a dataclass whose fields are the hyperparameters, each with a
-    default and documented in the class docstring).
+    default and documented in the class docstring). ``task`` says which
+    protocol a model is built for: ``"ranking"`` here (top-k for unseen
+    users), ``"rating"`` for :class:`~aerec.models.rating_base.RatingRecommender`.
+    ``sequential = True`` marks a model that reads time-ordered histories: its
+    input matrices hold 1-based positions in time order instead of ones
+    (:func:`aerec.data.sequential.inputs_for`).
     """
 
     name: ClassVar[str]
     Config: ClassVar[type]
+    task: ClassVar[str] = "ranking"
+    sequential: ClassVar[bool] = False
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         if config is None:
