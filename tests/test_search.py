@@ -154,3 +154,18 @@ def test_a_trial_past_its_budget_is_recorded_as_did_not_finish(data_dir, tmp_pat
     assert trial["status"] == "did not finish" and "time budget" in trial["error"]
     assert result.best is None and result.test is None
     assert json.loads((tmp_path / "s" / "summary.json").read_text())["statuses"] == ["did not finish"]
+
+
+def test_a_sweep_keeps_and_tests_every_trial_but_chooses_on_validation(data_dir, tmp_path, capsys):
+    plain = run_search(ease_spec(data_dir), tmp_path / "plain")
+    sweep = run_search(ease_spec(data_dir, sweep=True), tmp_path / "sweep")
+    assert sweep.best["params"] == plain.best["params"], "sweep mode does not change the choice"
+    rows = json.loads((tmp_path / "sweep" / "sweep.json").read_text())
+    assert [r["params"] for r in rows] == ease_spec(data_dir).trials()
+    chosen = next(r for r in rows if r["params"] == sweep.best["params"])
+    assert chosen["test"]["summary"]["ndcg@100"]["mean"] == pytest.approx(sweep.test["summary"]["ndcg@100"]["mean"])
+    assert len({r["test"]["summary"]["ndcg@100"]["mean"] for r in rows}) == 3, "each trial scored with its own model"
+    assert main(["leaderboard", "--trials", str(tmp_path / "sweep")]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert len(table) == 2 + 3 and table[2].startswith("| l2_grid=[1.0] |")
+    assert main(["leaderboard", "--trials", str(tmp_path / "plain")]) == 1

@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print one row per finished search directory: test NDCG@100, Recall@20, Recall@50 (mean ± s.e.), "
                        "the validation NDCG@100 it was chosen by, the chosen values and the number of trials.")  # fmt: skip
     p.add_argument("searches", nargs="+", type=Path, help="search directories (`aerec search --out`)")
+    p.add_argument("--trials", action="store_true", help="one row per trial of each sweep (`sweep = true`): validation and test metrics")
     p.set_defaults(run=cmd_leaderboard)
 
     # datasets ----------------------------------------------------------
@@ -558,9 +559,9 @@ def cmd_search(args) -> None:
 
 
 def cmd_leaderboard(args) -> None:
-    from aerec.search import leaderboard
+    from aerec.search import leaderboard, sweep_table
 
-    print(leaderboard(args.searches))
+    print("\n\n".join(sweep_table(s) for s in args.searches) if args.trials else leaderboard(args.searches))
 
 
 def cmd_datasets(args) -> None:

@@ -8,6 +8,7 @@ A search is described by a TOML file::
     n_trials = 0                  # random only: how many distinct combinations to draw
     seed = 0                      # random only: seeds the draw
     trial_budget = 0              # seconds a fit may take before it is stopped (0: none; models that support it)
+    sweep = false                 # true: an analysis sweep, every trial kept and scored on test (after the choice)
 
     [fixed]                       # fields of the model's config set for every trial
     iterations = 15
@@ -30,6 +31,12 @@ The output directory holds::
     test.json        the chosen model's test metrics (scored once)
     test/per_user.parquet  its per-user test metrics
     summary.json     the chosen params, their validation and test metrics
+
+With ``sweep = true`` (the paper's Tables 4 and 5: a quantity varied and
+every level reported) each trial's model is kept in ``trials/NNN/`` and,
+after the choice has been made on validation, every kept trial is scored on
+the test users too; ``sweep.json`` lists each trial's validation and test
+metrics. The choice itself still rests on validation alone.
 
 A search is resumable: trials already in ``trials.jsonl`` are not run again,
 and the best model so far is kept in ``best/``. A trial that fails (a
@@ -57,7 +64,7 @@ from aerec.atomic import atomic_dir, atomic_write_json
 from aerec.errors import AerecError, ConfigError
 
 SELECT = "ndcg@100"
-_KEYS = {"model", "data", "method", "n_trials", "seed", "trial_budget", "fixed", "grid"}
+_KEYS = {"model", "data", "method", "n_trials", "seed", "trial_budget", "sweep", "fixed", "grid"}
 
 
 @dataclass
@@ -70,6 +77,7 @@ class SearchSpec:
     n_trials: int = 0
     seed: int = 0
     trial_budget: float = 0.0
+    sweep: bool = False
     fixed: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
 
@@ -186,10 +194,13 @@ def run_search(
         except AerecError as e:
             record.update(status=getattr(e, "status", "failed"), error=str(e), fit_seconds=round(time.perf_counter() - t0, 3))
         record["seconds"] = round(time.perf_counter() - t0, 3)
-        if record["status"] == "ok" and (best is None or _score(record) > _score(best)):
+        if record["status"] == "ok":
             extra = {"data": spec.data, "search": {"params": params, "fixed": spec.fixed}, "fit_seconds": record["fit_seconds"], "validation": val.to_json()}
-            save_model(model, out / "best", data.items, overwrite=True, extra=extra)
-            best = record
+            if spec.sweep:
+                save_model(model, _trial_dir(out, spec, params), data.items, overwrite=True, extra=extra)
+            if best is None or _score(record) > _score(best):
+                save_model(model, out / "best", data.items, overwrite=True, extra=extra)
+                best = record
         _append(log, record)
         done.append(record)
         say(_trial_line(i, len(todo), record, best))
@@ -206,8 +217,44 @@ def run_search(
         "statuses": sorted({t["status"] for t in done}),
         "test": test,
     }
+    if spec.sweep and evaluate_test:
+        summary["sweep"] = _test_every_trial(out, spec, done, test_fold)
     atomic_write_json(out / "summary.json", summary)
     return SearchResult(best, done, test)
+
+
+def _trial_dir(out: Path, spec: SearchSpec, params: dict) -> Path:
+    keys = [trial_key(p) for p in spec.trials()]
+    return out / "trials" / f"{keys.index(trial_key(params)):03d}"
+
+
+def _test_every_trial(out: Path, spec: SearchSpec, done: list[dict], fold) -> list[dict]:
+    """Sweep mode: each kept trial's validation and test metrics, in grid order (test scored once per trial)."""
+    from aerec.artifacts import load_model
+    from aerec.evaluate import evaluate
+
+    by_key = {trial_key(t["params"]): t for t in done}
+    rows = []
+    for params in spec.trials():
+        record = by_key.get(trial_key(params))
+        if record is None:
+            continue
+        row = {"params": params, "status": record["status"], "validation": record.get("validation")}
+        path = _trial_dir(out, spec, params)
+        if record["status"] == "ok" and (path / "model.json").is_file():
+            cached = path / "test.json"
+            if cached.is_file():
+                row["test"] = json.loads(cached.read_text())
+            else:
+                model, _, _ = load_model(path)
+                ev = evaluate(model.score, fold, ks=(20, 50, 100))
+                row["test"] = {"summary": ev.summary(), "n_scored": ev.n_scored}
+                atomic_write_json(cached, row["test"])
+        elif record["status"] == "ok":
+            row["test"] = None  # run before sweep mode was on: its model was not kept
+        rows.append(row)
+    atomic_write_json(out / "sweep.json", rows)
+    return rows
 
 
 def leaderboard(searches: list[str | Path]) -> str:
@@ -238,6 +285,24 @@ def leaderboard(searches: list[str | Path]) -> str:
         rows.append((order, f"| {s['model']} | " + " | ".join(cells) + f" | {chosen} | {trials} |"))
     head = "| model | test NDCG@100 | test Recall@20 | test Recall@50 | val NDCG@100 | chosen on validation | trials |\n|---|---|---|---|---|---|---|"
     return "\n".join([head] + [r for _, r in sorted(rows, key=lambda r: -r[0])])
+
+
+def sweep_table(search: str | Path) -> str:
+    """A markdown table of a sweep (``sweep = true``): one row per trial, validation and test metrics."""
+    path = Path(search) / "sweep.json"
+    if not path.is_file():
+        raise ConfigError(f"{search}: not a finished sweep (no sweep.json; set sweep = true in the search's file)")
+    rows = json.loads(path.read_text())
+    out = ["| trial | val NDCG@100 | test NDCG@100 | test Recall@20 | test Recall@50 |", "|---|---|---|---|---|"]
+    for r in rows:
+        name = ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "(defaults)"
+        if r["status"] != "ok":
+            out.append(f"| {name} | {r['status']} | | | |")
+            continue
+        t = (r.get("test") or {}).get("summary")
+        cells = [f"{t[k]['mean']:.4f} ± {t[k]['se']:.4f}" for k in ("ndcg@100", "recall@20", "recall@50")] if t else ["not kept"] * 3
+        out.append(f"| {name} | {r['validation'][SELECT]['mean']:.4f} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def _test_once(out: Path, best: dict, fold) -> dict:
