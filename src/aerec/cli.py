@@ -7,6 +7,9 @@
     aerec evaluate runs/ml1m-ease --data runs/ml1m [--json]
     aerec recommend runs/ml1m-ease --items 1,2,3 -n 10
     aerec synth --users 116677 --items 20108 --interactions 10000000 --out runs/synth20m
+    aerec report runs/search/ml-1m --out runs/report-ml1m
+    aerec experiment experiments/table3-ml-1m.toml --out runs/table3-ml-1m
+    aerec demo
 
 Errors a user can cause print one line (``aerec: error: ...``) and exit 1;
 argument errors exit 2 (argparse). Progress bars go to stderr, and only
@@ -174,12 +177,46 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, force=False)
     p.set_defaults(run=cmd_search)
 
+    # experiment, demo --------------------------------------------------
+    p = sub.add_parser(
+        "experiment",
+        help="datasets x models from a TOML file, each cell a search; resumable, with the environment and git revision",
+        description="Run every (dataset, model) cell of an experiment file (see aerec.experiment): each cell is a search "
+        "selected on validation whose choice is scored once on test, written to RUN_DIR/cells/DATASET/MODEL/. "
+        "RUN_DIR/run.json records the environment, the git revision, and each cell's status, time, choice and metrics. "
+        "Finished cells are skipped when run again; a failed cell is recorded, the others still run, and the exit status is 1.",
+    )
+    p.add_argument("config", type=Path, help="the experiment's TOML file (e.g. experiments/table3-ml-1m.toml)")
+    p.add_argument("--out", required=True, type=Path, help="the run directory (config.toml, run.json, cells/)")
+    _common(p, force=False)
+    p.set_defaults(run=cmd_experiment)
+
+    p = sub.add_parser(
+        "demo",
+        help="the method end to end on generated data: planted groups, Algorithm 1, four models, a leaderboard",
+        description="Generate data with planted item groups, learn the groups with Algorithm 1 and score their recovery, "
+        "train Sw-DAE, FC-DAE, Mult-VAE and EASE through the experiment runner, print the leaderboard and write the report. "
+        "No data needed; a few minutes on two CPU cores. Running it again reuses what is finished.",
+    )
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where everything goes (default: runs/demo)")
+    p.add_argument("--quick", action="store_true", help="a tiny configuration that runs in seconds (for tests)")
+    _common(p, force=False)
+    p.set_defaults(run=cmd_demo)
+
     p = sub.add_parser("leaderboard", help="a markdown table of finished searches (the paper's Table 3 layout)",
                        description="Print one row per finished search directory: test NDCG@100, Recall@20, Recall@50 (mean ± s.e.), "
                        "the validation NDCG@100 it was chosen by, the chosen values and the number of trials.")  # fmt: skip
     p.add_argument("searches", nargs="+", type=Path, help="search directories (`aerec search --out`)")
     p.add_argument("--trials", action="store_true", help="one row per trial of each sweep (`sweep = true`): validation and test metrics")
     p.set_defaults(run=cmd_leaderboard)
+
+    p = sub.add_parser("report", help="a static HTML report (tables, figures, the paper's numbers) of the searches under a directory",
+                       description="Find every finished search under RUN_DIR (a directory holding summary.json, at any depth), and write "
+                       "an HTML page with a leaderboard and a bar chart of test NDCG@100 per dataset, a table and plot per sweep, and the "
+                       "paper's published numbers beside ours where it reports the same analysis. Self-contained: index.html and PNG files.")  # fmt: skip
+    p.add_argument("run_dir", type=Path, help="a run directory (`aerec experiment`) or a folder of search directories (`aerec search --out`)")
+    p.add_argument("--out", type=Path, help="the report's folder (default: RUN_DIR/report); replaced if it holds an earlier report")
+    p.set_defaults(run=cmd_report)
 
     # datasets ----------------------------------------------------------
     p = sub.add_parser("datasets", help="list the known datasets, their protocol defaults and sources")
@@ -558,10 +595,43 @@ def cmd_search(args) -> None:
     )
 
 
+def cmd_experiment(args) -> None:
+    from aerec.experiment import ExperimentConfig, failed_cells, run_experiment
+    from aerec.search import leaderboard
+
+    config = ExperimentConfig.from_toml(args.config)
+    run = run_experiment(config, args.out, progress=_progress(args), say=lambda m: _say(args, m))
+    for dataset in dict.fromkeys(c["dataset"] for c in run["cells"]):
+        finished = [args.out / c["dir"] for c in run["cells"] if c["dataset"] == dataset and "n_trials" in c]  # the searches that finished
+        if finished:
+            print(f"{dataset}\n{leaderboard(finished)}\n")
+    failed = failed_cells(run)
+    print(f"{args.out}: {len(run['cells'])} cells, {len(failed)} failed; details in {args.out / 'run.json'}")
+    if failed:
+        names = ", ".join(f"{c['dataset']}/{c['model']}" for c in failed)
+        raise AerecError(f"{len(failed)} of {len(run['cells'])} cells failed ({names}); their errors are in {args.out / 'run.json'}")
+
+
+def cmd_demo(args) -> None:
+    from aerec.demo import run_demo
+    from aerec.experiment import failed_cells
+
+    run = run_demo(args.out, quick=args.quick, progress=_progress(args), say=lambda m: _say(args, m))
+    failed = failed_cells(run)
+    if failed:
+        raise AerecError(f"demo: {len(failed)} model(s) failed; their errors are in {args.out / 'run.json'}")
+
+
 def cmd_leaderboard(args) -> None:
     from aerec.search import leaderboard, sweep_table
 
     print("\n\n".join(sweep_table(s) for s in args.searches) if args.trials else leaderboard(args.searches))
+
+
+def cmd_report(args) -> None:
+    from aerec.report import write_report
+
+    print(write_report(args.run_dir, args.out))
 
 
 def cmd_datasets(args) -> None:
