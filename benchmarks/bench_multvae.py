@@ -61,8 +61,11 @@ def main() -> int:
     p.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate of both (default 1e-3, the paper's)")
     p.add_argument("--anneal-steps", type=int, default=200_000, help="updates over which β grows to 0.2 (default 200000)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=0, help="torch threads for both (default 0: torch's own choice)")
     p.add_argument("--skip-recpack", action="store_true", help="leave out the peer")
     args = p.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     if not (args.data / "manifest.json").is_file():
         p.error(f"--data {args.data}: not a prepared directory (no manifest.json); make one with `aerec prepare`")
     if args.epochs < 1:
