@@ -10,6 +10,7 @@
     aerec report runs/search/ml-1m --out runs/report-ml1m
     aerec experiment experiments/table3-ml-1m.toml --out runs/table3-ml-1m
     aerec demo
+    aerec genres runs/ml-1m-swdae-k3000-logistic-e200 --out runs/genres-ml-1m
 
 Errors a user can cause print one line (``aerec: error: ...``) and exit 1;
 argument errors exit 2 (argparse). Progress bars go to stderr, and only
@@ -217,6 +218,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, help="a run directory (`aerec experiment`) or a folder of search directories (`aerec search --out`)")
     p.add_argument("--out", type=Path, help="the report's folder (default: RUN_DIR/report); replaced if it holds an earlier report")
     p.set_defaults(run=cmd_report)
+
+    # genres ------------------------------------------------------------
+    p = sub.add_parser("genres", help="genre composition of a Sw-DAE's hidden units against random groups (Table 8, Figure 8)",
+                       description="For each hidden unit of a saved swdae (or deep-swdae's first layer), the share of its items carrying each genre "
+                       "(items with several genres count for each); per genre, the mean share among the top units and the units it dominates, "
+                       "against random groups of the same sizes (seeded shuffles); with --out, JSON, markdown and one Figure 8 heat map per genre.")  # fmt: skip
+    p.add_argument("model", type=Path, help="a swdae or deep-swdae model directory whose items.parquet has genres (ml-1m, ml-100k)")
+    p.add_argument("--top", type=int, default=25, help="units per genre (default: 25)")
+    p.add_argument("--shuffles", type=int, default=10, help="random-group shuffles for the baseline (default: 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first shuffle (default: 0)")
+    p.add_argument("--min-size", type=int, default=1, help="leave out units with fewer items with known genres (default: 1)")
+    p.add_argument("--out", type=Path, help="write genres.json, genres.md, summary.png and fig8-GENRE.png here")
+    p.add_argument("--json", action="store_true", help="print JSON instead of the markdown table")
+    _common(p)
+    p.set_defaults(run=cmd_genres)
 
     # datasets ----------------------------------------------------------
     p = sub.add_parser("datasets", help="list the known datasets, their protocol defaults and sources")
@@ -632,6 +648,24 @@ def cmd_report(args) -> None:
     from aerec.report import write_report
 
     print(write_report(args.run_dir, args.out))
+
+
+def cmd_genres(args) -> None:
+    import shlex
+
+    from aerec.analysis.genres import analyse, load_structure, markdown, write_outputs
+
+    item_groups, n_units, items, _ = load_structure(args.model)
+    result = analyse(item_groups, n_units, items["genres"], top=args.top, shuffles=args.shuffles, seed=args.seed, min_size=args.min_size)
+    command = shlex.join(["aerec", "genres", str(args.model), "--top", str(args.top), "--shuffles", str(args.shuffles), "--seed", str(args.seed), "--min-size", str(args.min_size)] + (["--out", str(args.out)] if args.out else []))
+    if args.out is not None:
+        write_outputs(result, args.out, command=command, overwrite=args.force)
+    if args.json:
+        print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}, indent=2))
+    else:
+        print(markdown(result), end="")
+    if args.out is not None:
+        _say(args, f"wrote {args.out}")
 
 
 def cmd_datasets(args) -> None:

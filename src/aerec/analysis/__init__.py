@@ -1,0 +1,1 @@
+"""Analyses of fitted models (read from saved model directories; no training)."""
