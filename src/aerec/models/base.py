@@ -93,3 +93,20 @@ class Recommender(ABC):
         if X_in.shape[1] != self.n_items_:
             raise ConfigError(f"{self.name}: input has {X_in.shape[1]} items, the model has {self.n_items_}")
         return X_in
+
+
+def csr_state(prefix: str, X: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """A CSR matrix as named arrays for a state dict: ``{prefix}indptr``, ``indices``, ``data``, ``shape``."""
+    X = sp.csr_matrix(X)
+    return {
+        f"{prefix}indptr": X.indptr.astype(np.int64),
+        f"{prefix}indices": X.indices.astype(np.int64),
+        f"{prefix}data": X.data.astype(np.float32),
+        f"{prefix}shape": np.array(X.shape, dtype=np.int64),
+    }
+
+
+def csr_from_state(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
+    """The inverse of :func:`csr_state`."""
+    shape = tuple(int(v) for v in state[f"{prefix}shape"])
+    return sp.csr_matrix((np.asarray(state[f"{prefix}data"], dtype=np.float32), state[f"{prefix}indices"], state[f"{prefix}indptr"]), shape=shape)

@@ -39,7 +39,7 @@ from aerec.batches import SparseBatch, csr_to_batch
 from aerec.device import resolve_device
 from aerec.errors import ConfigError, DataError
 from aerec.evaluate import evaluate_ratings
-from aerec.models.base import Recommender
+from aerec.models.base import Recommender, csr_from_state, csr_state
 from aerec.training import train
 
 
@@ -200,18 +200,11 @@ class TorchRatingRecommender(RatingRecommender):
         return out
 
     def _state_dict(self) -> dict[str, np.ndarray]:
-        X = self.inputs_
-        return {
-            **{k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()},
-            "inputs.indptr": X.indptr.astype(np.int64),
-            "inputs.indices": X.indices.astype(np.int64),
-            "inputs.data": X.data.astype(np.float32),
-            "inputs.shape": np.array(X.shape, dtype=np.int64),
-        }
+        return {**{k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}, **csr_state("inputs.", self.inputs_)}
 
     def _load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        shape = tuple(int(v) for v in state["inputs.shape"])
-        self.inputs_ = sp.csr_matrix((state["inputs.data"], state["inputs.indices"], state["inputs.indptr"]), shape=shape)
+        self.inputs_ = csr_from_state("inputs.", state)
+        shape = self.inputs_.shape
         self._build(shape, self.global_mean_, resolve_device(self.config.device))
         weights = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items() if not k.startswith("inputs.")}
         self.module_.load_state_dict(weights)

@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from aerec.data.prepared import Fold
 from aerec.errors import BudgetExceeded, ConfigError
-from aerec.models.base import Recommender
+from aerec.models.base import Recommender, csr_from_state, csr_state
 
 
 @dataclass
@@ -122,18 +122,11 @@ class SLIM(Recommender):
         return (X_in @ self.W_).toarray()  # (users, items)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        W = self.W_
-        return {
-            "W_indptr": W.indptr.astype(np.int64),
-            "W_indices": W.indices.astype(np.int64),
-            "W_data": W.data.astype(np.float32),
-            "W_shape": np.array(W.shape, dtype=np.int64),
-        }
+        return csr_state("W_", self.W_)
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        shape = tuple(int(v) for v in state["W_shape"])
-        self.W_ = sp.csr_matrix((np.asarray(state["W_data"], dtype=np.float32), state["W_indices"], state["W_indptr"]), shape=shape)
-        self.n_items_ = shape[1]
+        self.W_ = csr_from_state("W_", state)
+        self.n_items_ = self.W_.shape[1]
 
 
 class _Columns:
