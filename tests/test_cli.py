@@ -10,6 +10,7 @@ import pytest
 
 from aerec.cli import build_parser, main
 from aerec.data.prepared import PreparedDataset
+from aerec.metrics import topk_items
 
 
 def write_ml100k(folder, n_users=60, n_items=40, seed=0, bad_line=None):
@@ -309,6 +310,19 @@ def test_sequential_protocol_from_prepare_to_search(tmp_path, capsys):
     _, _, test = inputs_for(model, data)
     expected = evaluate(model.score, test, ks=(20, 50, 100)).summary()["ndcg@100"]["mean"]
     assert record["results"]["test"]["summary"]["ndcg@100"]["mean"] == pytest.approx(expected)
+    # recommend reads a sequential model's histories in time order: a user's row of the order matrix, and --items as given
+    user = str(data.test.users[0])
+    code, out, err = run(capsys, "recommend", tmp_path / "svae", "--user", user, "--data", prep, "-n", 5, "--json")
+    assert code == 0, err
+    row = test.X_in[0]
+    want = topk_items(model.score(row), 5, exclude=row)[0]
+    ids = data.items["item_id"].astype(str).to_numpy()
+    assert [r["item_id"] for r in json.loads(out)] == [ids[j] for j in want]
+    order = row.indices[np.argsort(row.data)]  # the user's items, oldest first
+    forward = run(capsys, "recommend", tmp_path / "svae", "--items", ",".join(ids[order]), "-n", 5, "--json")[1]
+    backward = run(capsys, "recommend", tmp_path / "svae", "--items", ",".join(ids[order[::-1]]), "-n", 5, "--json")[1]
+    assert [r["item_id"] for r in json.loads(forward)] == [ids[j] for j in want], "--items in time order equals the user's history"
+    assert json.loads(forward) != json.loads(backward), "the order given to --items matters to a sequential model"
     # a bag-of-items model runs unchanged on the binary matrices of the same directory
     assert run(capsys, "train", "popularity", "--data", prep, "--out", tmp_path / "pop", "-q")[0] == 0
     spec = tmp_path / "svae.toml"

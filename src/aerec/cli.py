@@ -505,9 +505,11 @@ def cmd_recommend(args) -> None:
         if missing:
             raise ConfigError(f"--items: unknown item id(s) {', '.join(missing[:5])} (not in the model's vocabulary)")
         cols = np.array([col[w] for w in wanted], dtype=np.int64)
-        history = sp.csr_matrix((np.ones(len(cols), np.float32), (np.zeros(len(cols), np.int64), cols)), shape=(1, len(ids)))
+        # a sequential model reads the order from the values: the items' positions as given, oldest first
+        values = np.arange(1, len(cols) + 1, dtype=np.float32) if getattr(model, "sequential", False) else np.ones(len(cols), np.float32)
+        history = sp.csr_matrix((values, (np.zeros(len(cols), np.int64), cols)), shape=(1, len(ids)))
     else:
-        history = _user_history(args, len(ids))
+        history = _user_history(args, model, len(ids))
     scores = model.score(history)
     n = min(args.n, len(ids) - history.nnz)
     top = topk_items(scores, n, exclude=history)[0]
@@ -520,13 +522,16 @@ def cmd_recommend(args) -> None:
             print(f"{row['rank']:>3}  {row['item_id']:>10}  {row['score']:>10.4f}  {row['title']}")
 
 
-def _user_history(args, n_items: int) -> sp.csr_matrix:
+def _user_history(args, model, n_items: int) -> sp.csr_matrix:
+    """The user's row of the prepared split (time positions for a sequential model, as it was trained on)."""
     from aerec.data.prepared import PreparedDataset
+    from aerec.data.sequential import inputs_for
 
     if args.data is None:
         raise ConfigError("--user needs --data (the prepared directory)")
     data = PreparedDataset.load(args.data)
-    for matrix, users in ((data.train, data.train_users), (data.validation.X_in, data.validation.users), (data.test.X_in, data.test.users)):
+    train, validation, test = inputs_for(model, data, where=str(args.data))
+    for matrix, users in ((train, data.train_users), (validation.X_in, validation.users), (test.X_in, test.users)):
         hit = np.flatnonzero(np.asarray(users).astype(str) == args.user)
         if len(hit):
             row = matrix[hit[0]]
