@@ -389,7 +389,7 @@ RATING_MODELS_HINT = "i-autorec, u-autorec, deeprec or denoising-autorec"
 
 def _protocol_of(path: Path) -> str:
     """The protocol a prepared directory was written with (``strong`` when it cannot tell)."""
-    from aerec.data.ratings import protocol_kind
+    from aerec.data.prepared import protocol_kind
 
     try:
         return protocol_kind(json.loads((Path(path) / "manifest.json").read_text()))

@@ -116,24 +116,22 @@ class PreparedDataset:
     def load(cls, path: str | Path) -> PreparedDataset:
         """Read a prepared directory written by :meth:`save`."""
         path = Path(path)
-        if not (path / MANIFEST).is_file():
-            raise DataError(f"{path}: not a prepared dataset (no {MANIFEST}; run `aerec prepare` first)")
+        manifest = read_manifest(path, "run `aerec prepare` first")
+        if protocol_kind(manifest) == "ratings":
+            raise DataError(f"{path}: holds explicit ratings (--protocol ratings), for rating models only (aerec.data.ratings.RatingsDataset)")
         try:
-            manifest = json.loads((path / MANIFEST).read_text())
-            if (manifest.get("protocol") or {}).get("kind") == "ratings":
-                raise DataError(f"{path}: holds explicit ratings (--protocol ratings), for rating models only (aerec.data.ratings.RatingsDataset)")
-            train = _load_csr(path / "train.npz")
+            train = load_csr(path / "train.npz")
             items = pd.read_parquet(path / "items.parquet")
             users = pd.read_parquet(path / "users.parquet")
             folds = {}
             for name in ("validation", "test"):
                 block = users[users["split"] == name].sort_values("row")
                 folds[name] = Fold(
-                    _load_csr(path / f"{name}_in.npz"),
-                    _load_csr(path / f"{name}_out.npz"),
+                    load_csr(path / f"{name}_in.npz"),
+                    load_csr(path / f"{name}_out.npz"),
                     block["user_id"].to_numpy(),
                 )
-            extra = {name: _load_csr(path / f"{name}.npz") for name in manifest.get("extra", [])}
+            extra = {name: load_csr(path / f"{name}.npz") for name in manifest.get("extra", [])}
         except (OSError, ValueError, KeyError) as e:
             raise DataError(f"{path}: cannot read prepared dataset ({e})") from None
         train_users = users[users["split"] == "train"].sort_values("row")["user_id"].to_numpy()
@@ -147,7 +145,22 @@ def _users_frame(ids: np.ndarray, split: str) -> pd.DataFrame:
     return pd.DataFrame({"user_id": ids, "split": split, "row": np.arange(len(ids), dtype=np.int64)})
 
 
-def _load_csr(path: Path) -> sp.csr_matrix:
+def read_manifest(path: Path, hint: str) -> dict:
+    """The manifest of the prepared directory ``path``; a missing or unreadable one is a one-line error (``hint``: what to run)."""
+    if not (path / MANIFEST).is_file():
+        raise DataError(f"{path}: not a prepared dataset (no {MANIFEST}; {hint})")
+    try:
+        return json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path / MANIFEST}: cannot read it ({e})") from None
+
+
+def protocol_kind(manifest: dict) -> str:
+    """The protocol a prepared directory was written with: ``ratings``, ``sequential`` or ``strong``."""
+    return str((manifest.get("protocol") or {}).get("kind", "strong"))
+
+
+def load_csr(path: Path) -> sp.csr_matrix:
     with np.load(path, allow_pickle=False) as f:
         fmt = f["format"].item()
         if isinstance(fmt, bytes):

@@ -55,6 +55,7 @@ import aerec
 from aerec.atomic import atomic_dir
 from aerec.data.interactions import Interactions
 from aerec.data.prepare import file_record, item_table
+from aerec.data.prepared import load_csr, protocol_kind, read_manifest
 from aerec.data.preprocess import Filters, preprocess
 from aerec.errors import DataError
 
@@ -159,24 +160,18 @@ class RatingsDataset:
     def load(cls, path: str | Path) -> RatingsDataset:
         """Read a directory written by :meth:`save`; any other directory is a one-line error."""
         path = Path(path)
-        if not (path / MANIFEST).is_file():
-            raise DataError(f"{path}: not a prepared dataset (no {MANIFEST}; run `aerec prepare --protocol ratings` first)")
-        manifest = json.loads((path / MANIFEST).read_text())
+        manifest = read_manifest(path, "run `aerec prepare --protocol ratings` first")
         kind = protocol_kind(manifest)
         if kind != KIND:
             raise DataError(f"{path}: prepared with the {kind} protocol, not explicit ratings (prepare it with --protocol ratings)")
         try:
-            parts = [_load_csr(path / f"{name}.npz") for name in ("train", "validation", "test")]
+            parts = [load_csr(path / f"{name}.npz") for name in ("train", "validation", "test")]
             items = pd.read_parquet(path / "items.parquet")
             users = pd.read_parquet(path / "users.parquet")["user_id"].to_numpy()
         except (OSError, ValueError, KeyError) as e:
             raise DataError(f"{path}: cannot read ratings dataset ({e})") from None
         return cls(*parts, items, users, manifest)
 
-
-def protocol_kind(manifest: dict) -> str:
-    """The protocol a prepared directory was written with: ``ratings``, ``sequential`` or ``strong``."""
-    return str((manifest.get("protocol") or {}).get("kind", "strong"))
 
 
 def prepare_ratings(data: Interactions, params: RatingSplitParams, *, dataset: str, filters: Filters = RATING_FILTERS) -> RatingsDataset:
@@ -206,12 +201,3 @@ def prepare_ratings(data: Interactions, params: RatingSplitParams, *, dataset: s
     }
     return RatingsDataset(parts[0], parts[1], parts[2], item_table(np.asarray(raw_items), data.items), np.asarray(raw_users), manifest)
 
-
-def _load_csr(path: Path) -> sp.csr_matrix:
-    with np.load(path, allow_pickle=False) as f:
-        fmt = f["format"].item()
-        if isinstance(fmt, bytes):
-            fmt = fmt.decode()
-        if fmt != "csr":
-            raise ValueError(f"{path.name} is {fmt}, expected csr")
-        return sp.csr_matrix((f["data"], f["indices"], f["indptr"]), shape=tuple(f["shape"]))
