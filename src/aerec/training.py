@@ -9,6 +9,11 @@ held on the device, steps the optimiser, validates every ``eval_every``
 epochs, keeps the best weights, and stops after ``patience`` validations
 without improvement or when the budget of epochs or steps is spent.
 
+A ``monitor`` callable, when given, is called after every epoch (after the
+validation, with the module in eval mode) and what it returns is stored
+under ``"monitor"`` in that epoch's history record (Figure 4's spectral
+norms, :mod:`aerec.models.spectra`).
+
 A module may define ``after_step(batch, step, optimizer)``: the loop calls it
 after each optimiser step, with the same batch and step number that
 ``loss`` received, so that the module can make further updates of its own
@@ -56,6 +61,8 @@ class TrainConfig:
         patience: stop after this many validations without improvement (``0`` never stops early).
         eval_every: validate every this many epochs.
         seed: seeds the initialisation, the shuffling and the dropout masks.
+        track_spectra: record, after every epoch, each weight matrix's spectral norm and stable
+            rank and the generalization bound of Sec. 5.5 (Figure 4; costs an ARPACK solve per matrix).
     """
 
     batch_size: int = 500
@@ -68,6 +75,7 @@ class TrainConfig:
     patience: int = 20
     eval_every: int = 1
     seed: int = 0
+    track_spectra: bool = False
 
 
 @dataclass
@@ -112,6 +120,7 @@ def train(
     progress: bool = False,
     checkpoint: str | os.PathLike | None = None,
     desc: str = "train",
+    monitor: Callable[[], dict] | None = None,
 ) -> TrainResult:
     """Train ``module`` on the rows of ``X``; on return it holds the best weights."""
     if cfg.batch_size < 1 or cfg.max_epochs < 1:
@@ -124,7 +133,7 @@ def train(
     bad = 0
     start_epoch = 0
     # What a checkpoint must agree on to be resumed: every field but the budget (which a resumed run may extend).
-    fingerprint = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_epochs", "max_steps", "patience")}, sort_keys=True, default=str)
+    fingerprint = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_epochs", "max_steps", "patience", "track_spectra")}, sort_keys=True, default=str)
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
             state = torch.load(checkpoint, map_location=device, weights_only=True)
@@ -173,6 +182,10 @@ def train(
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             else:
                 bad += 1
+        if monitor is not None:
+            module.eval()
+            with torch.no_grad():
+                record["monitor"] = monitor()
         result.history.append(record)
         result.seconds = time.perf_counter() - t0
         bar.update(1)

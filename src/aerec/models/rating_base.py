@@ -40,6 +40,7 @@ from aerec.device import resolve_device
 from aerec.errors import ConfigError, DataError
 from aerec.evaluate import evaluate_ratings
 from aerec.models.base import Recommender, csr_from_state, csr_state
+from aerec.models.spectra import spectra_monitor
 from aerec.training import train
 
 
@@ -169,7 +170,7 @@ class TorchRatingRecommender(RatingRecommender):
         self._build(X.shape, self.global_mean_, device)
         held_out = validation is not None and validation.nnz > 0  # without validation ratings: train every epoch, keep the last
         validate = (lambda: -evaluate_ratings(self.predict, validation).rmse) if held_out else None
-        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint)
+        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint, monitor=spectra_monitor(self.config, self.module_, X.shape[0]))
         training = result.as_dict()
         best = -training.pop("best_validation_ndcg@100")  # the loop maximised -RMSE
         training = {"best_validation_rmse": best if math.isfinite(best) else None, **training}

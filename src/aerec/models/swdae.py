@@ -46,6 +46,7 @@ from aerec.evaluate import validation_ndcg
 from aerec.models.base import Recommender
 from aerec.models.layers import Structure, StructuredLayer, dropout_dense, dropout_sparse
 from aerec.models.losses import LOSSES, reconstruction_loss
+from aerec.models.spectra import spectra_monitor
 from aerec.training import TrainConfig, train
 
 
@@ -148,7 +149,7 @@ class TorchRecommender(Recommender):
 
     def _train(self, X: sp.csr_matrix, validation: Fold | None, progress: bool, device: torch.device) -> dict:
         validate = None if validation is None else (lambda: validation_ndcg(self.score, validation))
-        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint)
+        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint, monitor=spectra_monitor(self.config, self.module_, X.shape[0]))
         return result.as_dict()
 
     def n_parameters(self) -> int:
