@@ -72,7 +72,7 @@ def test_every_search_has_a_row_and_every_figure_is_written(report):
     assert sorted(_rows(leaderboard)) == ["ease", "ease", "fc-reg", "popularity"]
     for name in re.findall(r'<img src="([^"]+)"', text):
         assert (index.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert len(re.findall(r"<img ", text)) == 3, "one bar chart and one plot per sweep"
+    assert len(re.findall(r"<img ", text)) == 4, "one bar chart, one cold-start plot (the searches with test/per_user.parquet) and one plot per sweep"
     assert "<script" not in text and "http://" not in text and "https://" not in text.replace("<!DOCTYPE html>", "")
 
 

@@ -48,7 +48,7 @@ def test_every_table_has_rows_and_every_image_renders(tmp_path, browser):
     for table in tables:
         assert table.find_elements(By.CSS_SELECTOR, "tbody tr"), table.get_attribute("outerHTML")[:200]
     images = browser.find_elements(By.TAG_NAME, "img")
-    assert len(images) == 3
+    assert len(images) == 4, "a bar chart, a cold-start plot and two sweep plots"
     for img in images:
         ok = browser.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0 && arguments[0].naturalHeight > 0", img)
         assert ok, f"{img.get_attribute('src')} did not render"

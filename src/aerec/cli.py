@@ -7,6 +7,7 @@
     aerec evaluate runs/ml1m-ease --data runs/ml1m [--json]
     aerec recommend runs/ml1m-ease --items 1,2,3 -n 10
     aerec synth --users 116677 --items 20108 --interactions 10000000 --out runs/synth20m
+    aerec groups --data runs/ml-1m -k 3000 --algorithm svd --timings-out runs/table6-ml-1m/groupings/svd-1.json
     aerec report runs/search/ml-1m --out runs/report-ml1m
     aerec experiment experiments/table3-ml-1m.toml --out runs/table3-ml-1m
     aerec demo
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -161,6 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=5, help="items to print per group, most popular first (default: 5)")
     p.add_argument("--out", type=Path, help="save the groups (safetensors) to this file")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.add_argument("--timings-out", type=Path, metavar="FILE", help="also write the JSON summary (seconds per stage, overlap, the groups shown, "
+                   "the command) to FILE, atomically; `aerec report` shows such files found under its run directory as Table 6")  # fmt: skip
     _common(p, force=False)
     p.set_defaults(run=cmd_groups)
 
@@ -244,6 +248,18 @@ def _common(p: argparse.ArgumentParser, force: bool = True) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     if force:
         p.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+
+def _check_writable_file(path: Path, option: str) -> None:
+    """A file path that can be written: not a directory, its folder made if missing; else a one-line ConfigError."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path}: is a directory; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{option} {path}: cannot make its folder ({e.strerror or e})") from None
+    if not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: its folder is not writable")
 
 
 def _float_or_none(s: str) -> float | None:
@@ -565,11 +581,13 @@ def cmd_synth(args) -> None:
 
 
 def cmd_groups(args) -> None:
-    from aerec.atomic import atomic_write_bytes
+    from aerec.atomic import atomic_write_bytes, atomic_write_json
     from aerec.data.prepared import PreparedDataset
     from aerec.structure import learn_groups
 
     data = PreparedDataset.load(args.data)
+    if args.timings_out is not None:
+        _check_writable_file(args.timings_out, "--timings-out")  # before the grouping, not after it
     R = args.overlap or max(1, round(0.1 * args.n_groups))
     groups = learn_groups(data.train, n_groups=args.n_groups, overlap=R, n_components=args.n_components, algorithm=args.algorithm, normalize=args.normalize, seed=args.seed, device=args.device, progress=_progress(args))
     if args.out is not None:
@@ -585,6 +603,20 @@ def cmd_groups(args) -> None:
         top = items[np.argsort(-popularity[items], kind="stable")[: args.top]]
         shown.append({"group": int(g), "size": int(sizes[g]), "top_items": [{"item_id": str(data.items["item_id"].iloc[j]), "title": str(data.items["title"].iloc[j])} for j in top]})
     summary = {"K": groups.n_groups, "R": groups.overlap_r, "F": args.n_components, "algorithm": args.algorithm, "normalize": args.normalize, "timings": groups.timings, "overlap": groups.overlap(), "groups": shown}
+    if args.timings_out is not None:
+        import shlex
+
+        import torch
+
+        threads = os.environ.get("OMP_NUM_THREADS")
+        argv = ["aerec", "groups", "--data", str(args.data), "-k", str(args.n_groups), "-r", str(R), "-f", str(args.n_components), "--algorithm", args.algorithm,
+                "--normalize", args.normalize, "--seed", str(args.seed), "--device", args.device, "--timings-out", str(args.timings_out)]  # fmt: skip
+        record = {**summary, "data": str(args.data), "seed": args.seed, "device": groups.params.device, "torch_threads": torch.get_num_threads(),
+                  "command": (f"OMP_NUM_THREADS={shlex.quote(threads)} " if threads else "") + shlex.join(argv)}  # fmt: skip
+        try:
+            atomic_write_json(args.timings_out, record)
+        except OSError as e:
+            raise ConfigError(f"--timings-out {args.timings_out}: cannot write it ({e.strerror or e})") from None
     if args.json:
         print(json.dumps(summary, indent=2))
         return

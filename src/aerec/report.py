@@ -14,7 +14,20 @@ and writes ``index.html`` with PNG figures beside it:
 * the paper's published numbers (``aerec.paper``) beside ours where the paper
   reports the same analysis: Table 3 by model name, Table 4 for an fc-prune
   sweep over ``sparsity``, Table 5 for an fc-reg sweep over ``activation_l1``.
-  They are the paper's ML-20M numbers; our datasets differ, and the page says so.
+  They are the paper's ML-20M numbers; our datasets differ, and the page says so;
+* from :mod:`aerec.report_analyses`: per dataset, cold start (Table 7: the
+  test metrics of users with few fold-in items, from ``test/per_user.parquet``,
+  and NDCG@100 per bucket of fold-in size); Table 6 (seconds per stage of
+  Algorithm 1 and 2 from ``aerec groups --timings-out`` files, and a pointer
+  to a sweep over ``grouping``); the genre composition of hidden units
+  (Table 8, Figure 8) of every ``aerec genres --out`` directory, its PNGs
+  copied in.
+* from :mod:`aerec.report_training`: per dataset, our Table 2 (parameters,
+  FLOPs per user, NDCG@100 and % over Mult-VAE), Figure 4 (spectral norm,
+  bound, loss and validation NDCG@100 per epoch of ``track_spectra`` runs)
+  and Figure 5 (test accuracy against the width of two or more width
+  sweeps); and in every sweep's plot, Figure 7's panel of test Recall@20
+  and Recall@50, the value chosen on validation marked.
 
 Every table and figure carries the command that made it: ``aerec search
 SPEC.toml --out DIR`` with the TOML file found under an ``experiments/``
@@ -34,6 +47,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +96,7 @@ class _Page:
 
     parts: list[str] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)  # file name -> matplotlib Figure
+    files: dict[str, Path] = field(default_factory=dict)  # file name -> a file made elsewhere, copied as is (aerec genres' PNGs)
 
     def add(self, *lines: str) -> None:
         self.parts.extend(lines)
@@ -142,6 +157,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     with atomic_dir(out, overwrite=True) as tmp:
         for name, fig in page.figures.items():
             fig.savefig(tmp / name, dpi=110)
+        for name, src in page.files.items():
+            shutil.copyfile(src, tmp / name)
         (tmp / "index.html").write_text("\n".join(page.parts) + "\n", encoding="utf-8")
     return out / "index.html"
 
@@ -168,9 +185,14 @@ def _build(run_dir: Path, out: Path, searches: list[Search], unfinished: list[Pa
     by_dataset: dict[str, list[Search]] = {}
     for s in searches:
         by_dataset.setdefault(s.dataset, []).append(s)
-    page.add("<nav><ul>" + "".join(f'<li><a href="#data-{esc(_slug(d))}">{esc(d)}</a></li>' for d in sorted(by_dataset)) + '<li><a href="#paper">the paper\'s numbers</a></li></ul></nav>')
+    from aerec.report_analyses import analyses_sections, find_analyses  # cold start, Table 6, genres
+
+    analyses = find_analyses(run_dir, out)
+    extra = "".join(f'<li><a href="#{esc(anchor)}">{esc(label)}</a></li>' for anchor, label in analyses.nav(searches))
+    page.add("<nav><ul>" + "".join(f'<li><a href="#data-{esc(_slug(d))}">{esc(d)}</a></li>' for d in sorted(by_dataset)) + extra + '<li><a href="#paper">the paper\'s numbers</a></li></ul></nav>')
     for dataset in sorted(by_dataset):
         _dataset_section(page, dataset, by_dataset[dataset])
+    analyses_sections(page, analyses, searches)
     if unfinished:
         page.add("<h2>Unfinished searches</h2>", "<p>These directories hold a spec.json but no summary.json (running, stopped or failed before the end); they are left out above.</p>", "<ul>")
         page.add(*(f"<li><code>{esc(_rel(p, run_dir))}</code></li>" for p in unfinished), "</ul>")
@@ -203,6 +225,12 @@ def _dataset_section(page: _Page, dataset: str, searches: list[Search]) -> None:
     if ok:
         page.figure(f"{dataset}-ndcg", _bar_chart(dataset, ok), f"test NDCG@100 per model on {dataset}", commands,
                     f"Test NDCG@100 on {dataset} (bars: ours, ±1 s.e.; diamonds: {PAPER_LABEL}, Table 3 (a), a different dataset).")  # fmt: skip
+    from aerec.report_analyses import cold_start_section
+
+    cold_start_section(page, dataset, ranked)
+    from aerec import report_training  # imports this module: imported here, not at the top
+
+    report_training.dataset_sections(page, dataset, searches)  # Table 2, Figures 4 and 5
     for s in searches:
         if s.sweep:
             _sweep_section(page, s)
@@ -236,10 +264,10 @@ def _sweep_section(page: _Page, s: Search) -> None:
     commands = [s.command or f"aerec search SPEC.toml --out {shlex.quote(str(s.path))}  # SPEC.toml: see the spec below"]
     page.add(_commands(commands), _spec_details([s]))
     if any(r["status"] == "ok" for r in rows):
-        caption = f"Validation and test NDCG@100 (±1 s.e.) of {s.model} on {s.dataset} over {', '.join(names)}"
+        caption = f"Left: validation and test NDCG@100 (±1 s.e.) of {s.model} on {s.dataset} over {', '.join(names)}; right: test Recall@20 and Recall@50 (±1 s.e.); dotted: the value chosen on validation"
         if table is not None:
             caption += f"; dashed: {PAPER_LABEL}, {table.name} (test NDCG@100 on ML-20M, a different dataset)"
-        page.figure(f"{s.name}-sweep", _sweep_plot(s, rows, names, by_value), f"NDCG@100 over {', '.join(names)} for {s.model}", commands, caption + ".")
+        page.figure(f"{s.name}-sweep", _sweep_plot(s, rows, names, by_value), f"NDCG@100, Recall@20 and Recall@50 over {', '.join(names)} for {s.model}", commands, caption + ".")
 
 
 def _paper_section(page: _Page) -> None:
@@ -248,7 +276,7 @@ def _paper_section(page: _Page) -> None:
              "on ML-20M, Netflix and MSD; kept in <code>aerec.paper</code>. None of these were measured here.</p>")  # fmt: skip
     for t in paper.TABLE3.values():
         _paper_table(page, t, paper.METRICS, ("NDCG@100", "Recall@20", "Recall@50"))
-    for t in (paper.TABLE4, paper.TABLE5):
+    for t in (paper.TABLE4, paper.TABLE5, paper.TABLE7):
         _paper_table(page, t, paper.METRICS, ("NDCG@100", "Recall@20", "Recall@50"))
     for t in paper.TABLE2.values():
         _paper_table(page, t, ("parameters_m", "flops_m", "ndcg@100", "improvement_pct"), ("Parameters (M)", "Flops (M)", "NDCG@100", "% Improvement"))
@@ -296,8 +324,9 @@ def _sweep_plot(s: Search, rows: list[dict], names: list[str], by_value: dict):
     xs_raw = [r["params"].get(names[0]) for r in ok] if len(names) == 1 else None
     numeric = xs_raw is not None and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs_raw)
     xs = xs_raw if numeric else list(range(len(ok)))
-    fig = _figure(6.5, 4.0)
-    ax = fig.add_subplot()
+    fig = _figure(12.0, 4.2)
+    ax = fig.add_subplot(1, 2, 1)
+    recall_ax = fig.add_subplot(1, 2, 2, sharex=ax)  # Figure 7: shares the swept axis, its scale and ticks
     val = [(r.get("validation") or {}).get(SELECT) or {} for r in ok]
     ax.errorbar(xs, [v.get("mean") for v in val], yerr=[v.get("se") or 0.0 for v in val], marker="o", capsize=3, label=f"ours ({s.dataset}), validation")
     test = [((r.get("test") or {}).get("summary") or {}).get(SELECT) for r in ok]
@@ -314,6 +343,9 @@ def _sweep_plot(s: Search, rows: list[dict], names: list[str], by_value: dict):
     ax.set_xlabel(names[0] if len(names) == 1 else "trial")
     ax.set_ylabel("NDCG@100")
     ax.set_title(f"{s.model} on {s.dataset}: NDCG@100 over {', '.join(names)}")
+    from aerec.report_training import sweep_recall_panel
+
+    sweep_recall_panel(recall_ax, ax, s, ok, xs, numeric)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return fig

@@ -4,7 +4,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from aerec.models import FCDAE, SwDAE
-from aerec.models.cost import fcdae_cost, multvae_cost, swdae_cost, swdae_p_groups
+from aerec.cost import fcdae_cost, multvae_cost, swdae_cost, swdae_p_groups
 from aerec.structure import GroupingParams, ItemGroups
 
 

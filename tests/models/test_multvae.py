@@ -7,7 +7,7 @@ import torch
 
 from aerec.batches import csr_to_batch
 from aerec.errors import ConfigError
-from aerec.models.cost import multdae_cost, multvae_cost
+from aerec.cost import multdae_cost, multvae_cost
 from aerec.models.multvae import MultDAE, MultModule, MultVAE, MultVAEConfig, kl_weight, l2_normalize_rows
 
 X_SMALL = sp.csr_matrix(

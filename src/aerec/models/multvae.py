@@ -69,7 +69,7 @@ paper is silent:
   improvement (``patience = 0`` trains all epochs).
 * **Widths.** One hidden layer on each side, ``hidden`` wide (the paper's
   ``[600]`` for Mult-VAE, ``[200]`` for Mult-DAE, whose code is its hidden
-  layer); :func:`aerec.models.cost.multvae_cost` / ``multdae_cost`` count the
+  layer); :func:`aerec.cost.multvae_cost` / ``multdae_cost`` count the
   same parameters.
 """
 

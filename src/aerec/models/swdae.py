@@ -212,7 +212,7 @@ class SwDAE(TorchRecommender):
         """Sw-DAE-P: replace ``n_groups`` by the width that matches the parameter budget."""
         from dataclasses import replace
 
-        from aerec.models.cost import multdae_cost, multvae_cost, swdae_p_groups
+        from aerec.cost import multdae_cost, multvae_cost, swdae_p_groups
 
         cfg, m = self.config, self.n_items_
         budgets = {"": 0, "mult-vae": multvae_cost(m)["parameters"], "mult-dae": multdae_cost(m)["parameters"]}
