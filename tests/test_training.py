@@ -1,8 +1,11 @@
 """The generic loop: early stopping keeps the best weights; an interrupted run resumes exactly."""
 
 import numpy as np
+import pytest
+import scipy.sparse as sp
 import torch
 
+from aerec.errors import ConfigError
 from aerec.models.layers import DenseLayer
 from aerec.models.swdae import DAEModule
 from aerec.training import TrainConfig, train
@@ -78,3 +81,26 @@ def test_a_modules_after_step_hook_runs_once_per_step_with_the_same_batch():
     module = Refeeding()
     result = train(module, X, TrainConfig(batch_size=16, max_epochs=2, lr=1e-2, optimizer="sgd"), device=torch.device("cpu"))
     assert module.seen == list(range(result.steps)) and result.steps == 8  # 4 batches of 60 users, 2 epochs
+
+
+def test_precision_bf16_trains_under_autocast_and_tf32_restores_the_flag(blocks):
+    from aerec.models.swdae import SwDAE, SwDAEConfig
+
+    train_X, fold, _, _ = blocks
+    fits = {}
+    for precision in ("fp32", "bf16", "tf32"):
+        before = torch.backends.cuda.matmul.allow_tf32
+        m = SwDAE(SwDAEConfig(n_groups=8, overlap=2, n_components=4, device="cpu", max_epochs=15, patience=0, lr=1e-2, backend="dense", precision=precision))
+        fits[precision] = m.fit(train_X)
+        assert torch.backends.cuda.matmul.allow_tf32 == before  # set for training only
+        assert all(np.isfinite(r["loss"]) for r in m.fit_info_["training"]["history"])
+    s32, s16 = fits["fp32"].score(fold.X_in), fits["bf16"].score(fold.X_in)
+    assert not np.array_equal(s32, s16)  # the bf16 forward pass really ran in bfloat16
+    assert np.array_equal(s32, fits["tf32"].score(fold.X_in))  # TF32 has no effect on the CPU
+    assert np.corrcoef(s32.ravel(), s16.ravel())[0, 1] > 0.98  # the same model, trained at lower precision
+
+
+def test_an_unknown_precision_is_a_config_error():
+    module = torch.nn.Linear(2, 2)
+    with pytest.raises(ConfigError, match="--precision"):
+        train(module, sp.csr_matrix(np.eye(2, dtype=np.float32)), TrainConfig(precision="fp8"), device=torch.device("cpu"))

@@ -29,6 +29,7 @@ Checkpoints are tensors and plain numbers, loaded with ``weights_only=True``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -61,6 +62,9 @@ class TrainConfig:
         patience: stop after this many validations without improvement (``0`` never stops early).
         eval_every: validate every this many epochs.
         seed: seeds the initialisation, the shuffling and the dropout masks.
+        precision: ``fp32`` (float32 throughout); ``tf32`` (float32 matrix products on TF32
+            tensor cores, CUDA only); ``bf16`` (the forward pass and loss under bfloat16 autocast;
+            weights, optimiser state and scoring stay float32).
         track_spectra: record, after every epoch, each weight matrix's spectral norm and stable
             rank and the generalization bound of Sec. 5.5 (Figure 4; costs an ARPACK solve per matrix).
     """
@@ -75,6 +79,7 @@ class TrainConfig:
     patience: int = 20
     eval_every: int = 1
     seed: int = 0
+    precision: str = "fp32"
     track_spectra: bool = False
 
 
@@ -125,6 +130,30 @@ def train(
     """Train ``module`` on the rows of ``X``; on return it holds the best weights."""
     if cfg.batch_size < 1 or cfg.max_epochs < 1:
         raise ConfigError("--batch-size and --max-epochs must be at least 1")
+    if cfg.precision not in PRECISIONS:
+        raise ConfigError(f"--precision {cfg.precision!r}: choose {', '.join(PRECISIONS)}")
+    with _precision(cfg.precision):
+        return _train(module, X, cfg, device=device, validate=validate, progress=progress, checkpoint=checkpoint, desc=desc, monitor=monitor)
+
+
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+@contextlib.contextmanager
+def _precision(precision: str):
+    """TF32 matrix products switched on for the duration of training (and restored after), where asked."""
+    if precision != "tf32":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
+def _train(module, X, cfg, *, device, validate, progress, checkpoint, desc, monitor) -> TrainResult:
     data = DeviceCSR(X, device)
     optimizer = make_optimizer([p for p in module.parameters() if p.requires_grad], cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -154,23 +183,24 @@ def train(
     bar = tqdm(total=cfg.max_epochs, initial=start_epoch, desc=desc, disable=not progress, unit="epoch")
     for epoch in range(start_epoch + 1, cfg.max_epochs + 1):
         module.train()
-        total, n = 0.0, 0
+        total, n = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
         t_epoch = time.perf_counter()
         for batch in data.batches(cfg.batch_size, generator=generator):
-            loss = module.loss(batch, result.steps)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                loss = module.loss(batch, result.steps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             if after_step is not None:
                 after_step(batch, result.steps, optimizer)
             result.steps += 1
-            total += float(loss.detach())
+            total += loss.detach().float()
             n += 1
             if cfg.max_steps and result.steps >= cfg.max_steps:
                 break
         result.epochs = epoch
         train_seconds = time.perf_counter() - t_epoch
-        record = {"epoch": epoch, "steps": result.steps, "loss": total / max(n, 1), "train_seconds": round(train_seconds, 4), "seconds": round(time.perf_counter() - t0, 3)}
+        record = {"epoch": epoch, "steps": result.steps, "loss": float(total) / max(n, 1), "train_seconds": round(train_seconds, 4), "seconds": round(time.perf_counter() - t0, 3)}
         out_of_steps = bool(cfg.max_steps) and result.steps >= cfg.max_steps
         if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.max_epochs or out_of_steps):
             module.eval()
