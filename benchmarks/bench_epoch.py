@@ -34,7 +34,7 @@ Columns:
   and ``fc-dae`` this is :func:`aerec.cost.fcdae_cost` ``(items, K)``: the
   dense formulation of Sw-DAE, 4.2e14 at ML-20M's shape with K = 15,000.
   ``TF/s`` is dense-eq over the median epoch; ``%peak`` is that over the
-  peak (below).
+  dense bf16 peak (below), for every row whatever its precision.
 * ``needed``: FLOPs per epoch the sparse formulation cannot avoid. The
   first layer touches only the non-zeros left by the input dropout
   (``(1 - p) x nnz`` in expectation): ``2 x nnz_kept x width`` forward plus as
@@ -44,25 +44,46 @@ Columns:
   items x R``. (Sw-DAE's ``dense`` backend, the default on CUDA, executes
   the decoder as a full ``items x K`` GEMM, i.e. ``K / R`` times the decoder's
   needed FLOPs.) ``TF/s`` beside it is needed over the median epoch.
+* ``dtype``: the row's precision (below).
 * ``peak MiB``: ``torch.cuda.max_memory_allocated`` over the timed run
   (model, optimiser state, data, activations); ``n/a`` on the CPU.
+
+A row that raises (an operation without a kernel for its dtype, memory
+running out) prints ``FAILED`` with the error, its traceback goes to stderr,
+the other rows still run, and the script exits 1.
+
+Precision: ``--precision`` (comma-separated, one row per value per model
+and backend) sets the ``precision`` field of the model's config, the field
+every torch model inherits from :class:`aerec.training.TrainConfig` (``aerec
+train MODEL --precision ...``), so the timed loop is exactly what a user
+gets with it: ``fp32`` (the default) computes in float32 throughout;
+``tf32`` lets float32 matrix products use TF32 tensor cores
+(``torch.backends.cuda.matmul.allow_tf32``, set by ``train`` for the
+duration of training and restored after; on the CPU it changes nothing,
+the row is fp32's); ``bf16`` runs each step's forward pass and loss under
+``torch.autocast`` bfloat16 (what autocast leaves alone stays float32; the
+weights, the optimiser state and the gradients they receive stay float32).
+The benchmark sets no precision of its own; the FLOP counts are the same
+in every precision.
 
 The peak is ``--peak-tflops``, or looked up from ``torch.cuda.get_device_name``
 (datasheet dense bf16 tensor-core rates, without sparsity: H100 SXM 989,
 H100 PCIe 756, H100 NVL 835, H200 989); another GPU needs the flag; on the
-CPU it is n/a. The models compute in float32 (no model has a bf16 or
-autocast option); ``--matmul-precision high`` sets
-``torch.set_float32_matmul_precision`` for this process so that float32
-GEMMs may use TF32 tensor cores (the library never sets it: ``highest``,
-the default, is what users get); dtype then reads ``fp32+tf32``.
-``--measure-peak`` times an 8192^3 GEMM in bf16, fp32 and tf32 on the GPU
-and prints those rates as well.
+CPU it is n/a. It is the ceiling of the ``bf16`` rows. The ``fp32`` and
+``tf32`` rows run against lower ceilings (H100 SXM datasheet, dense: about
+67 TFLOP/s for float32 on the CUDA cores, about 495 for TF32 on the tensor
+cores, i.e. 1/15 and 1/2 of the bf16 figure), yet their ``%peak`` is still
+taken against the dense bf16 peak, as for every row, so the rows compare
+with one another and with the target; it understates how close an fp32 or
+tf32 row comes to its own ceiling. ``--measure-peak`` times an 8192^3 GEMM
+in bf16, fp32 and tf32 on the GPU and prints those rates as well: the
+measured ceilings of the three precisions.
 
 Run from the repository root, in the project's virtual environment::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_epoch.py --data runs/ml-1m --models swdae,mult-vae --groups 1000 --overlap 100 --epochs 2 --warmup 1 --device cpu
-    python benchmarks/bench_epoch.py --data runs/synth20m --models swdae,mult-vae --groups 15000 --overlap 1500 --device cuda --measure-peak
-    python benchmarks/bench_epoch.py --data runs/synth20m --models swdae --groups 15000 --overlap 1500 --device cuda --backend dense,csr --matmul-precision highest,high
+    OMP_NUM_THREADS=1 python benchmarks/bench_epoch.py --data runs/ml-1m --models swdae,mult-vae --groups 1000 --overlap 100 --epochs 2 --warmup 1 --device cpu --precision fp32,bf16
+    python benchmarks/bench_epoch.py --data runs/synth20m --models swdae,mult-vae --groups 15000 --overlap 1500 --device cuda --precision fp32,tf32,bf16 --measure-peak
+    python benchmarks/bench_epoch.py --data runs/synth20m --models swdae --groups 15000 --overlap 1500 --device cuda --random-groups --backend dense,csr --precision fp32,bf16
 """
 
 from __future__ import annotations
@@ -73,6 +94,7 @@ import math
 import statistics
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -88,12 +110,11 @@ from aerec.errors import ConfigError
 from aerec.models import FCDAE, MultDAE, MultVAE, SwDAE
 from aerec.structure import learn_groups
 from aerec.structure.groups import STAGES
-from aerec.training import train
+from aerec.training import PRECISIONS, train
 
 MODELS = ("swdae", "fc-dae", "mult-vae", "mult-dae")
 # Datasheet dense (no 2:4 sparsity) bf16 tensor-core TFLOP/s; the first name contained in the device's name wins.
 PEAKS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("GH200", 989.0), ("H200", 989.0), ("H100", 989.0))
-PRECISIONS = ("highest", "high", "medium")
 
 HEAD = (f"{'model':<9} {'backend':<10} {'device':<6} {'dtype':<9} {'steps':>5} {'med s':>8} {'min s':>8} {'1st s':>8} {'loop s':>8}"
         f" {'dense-eq':>9} {'TF/s':>7} {'%peak':>6} {'needed':>9} {'TF/s':>7} {'peak MiB':>9}")  # fmt: skip
@@ -117,14 +138,14 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=500, help="users per batch (default 500)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--peak-tflops", type=float, help="the peak for %%peak (default: looked up by GPU name; n/a on the CPU)")
-    p.add_argument("--matmul-precision", default="highest", help="comma-separated of highest, high, medium: torch.set_float32_matmul_precision per row (default highest)")
+    p.add_argument("--precision", default="fp32", help=f"comma-separated of {', '.join(PRECISIONS)}: the model config's precision, one row each (default fp32)")
     p.add_argument("--measure-peak", action="store_true", help="also time an 8192^3 GEMM in bf16, fp32 and tf32 (CUDA only)")
     args = p.parse_args()
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
-    precisions = [q.strip() for q in args.matmul_precision.split(",") if q.strip()]
-    for name, values, allowed in (("--models", models, MODELS), ("--backend", backends, ("auto", "csr", "dense")), ("--matmul-precision", precisions, PRECISIONS)):
+    precisions = [q.strip() for q in args.precision.split(",") if q.strip()]
+    for name, values, allowed in (("--models", models, MODELS), ("--backend", backends, ("auto", "csr", "dense")), ("--precision", precisions, PRECISIONS)):
         bad = [v for v in values if v not in allowed]
         if bad or not values:
             p.error(f"{name}: {', '.join(bad) or 'empty'}; choose from {', '.join(allowed)}")
@@ -159,17 +180,21 @@ def main() -> int:
 
     print(f"\n{HEAD}")
     rows = [(model, backend if model == "swdae" else "", q) for model in models for backend in (backends if model == "swdae" else [""]) for q in precisions]
+    failed = 0
     for model, backend, precision in rows:
         say(f"{model} {backend} {precision}: building and training {args.warmup + args.epochs} epochs")
-        torch.set_float32_matmul_precision(precision)
         try:
             print(time_model(model, backend, precision, X, groups, args, device, peak), flush=True)
+        except Exception as e:  # one row failing (an op without a kernel for the dtype, out of memory) does not lose the others
+            failed += 1
+            traceback.print_exc()
+            first = (str(e).splitlines() or [""])[0][:160]
+            print(f"{model:<9} {backend:<10} {device.type:<6} {precision:<9} FAILED: {type(e).__name__}: {first}", flush=True)
         finally:
-            torch.set_float32_matmul_precision("highest")
             if device.type == "cuda":
                 torch.cuda.empty_cache()
     print(footer())
-    return 0
+    return 1 if failed else 0
 
 
 # -- the peak -----------------------------------------------------------------
@@ -241,10 +266,10 @@ def swdae_groups(X: sp.csr_matrix, args, device: torch.device) -> np.ndarray:
 # -- one row ------------------------------------------------------------------
 
 
-def build(model: str, backend: str, X: sp.csr_matrix, groups: np.ndarray | None, args, device: torch.device):
+def build(model: str, backend: str, precision: str, X: sp.csr_matrix, groups: np.ndarray | None, args, device: torch.device):
     """The recommender with ``module_`` built as its ``fit`` builds it, and the FLOPs its epoch needs."""
     n, m = X.shape
-    common = dict(batch_size=args.batch_size, seed=args.seed, device=str(device))
+    common = dict(batch_size=args.batch_size, seed=args.seed, device=str(device), precision=precision)
     if model == "swdae":
         rec = SwDAE(n_groups=args.groups, overlap=args.overlap, n_components=args.components, grouping=args.grouping, backend=backend, **common)
         rec.n_items_ = m
@@ -283,7 +308,7 @@ def build(model: str, backend: str, X: sp.csr_matrix, groups: np.ndarray | None,
 def time_model(model: str, backend: str, precision: str, X: sp.csr_matrix, groups, args, device: torch.device, peak: float | None) -> str:
     cuda = device.type == "cuda"
     sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
-    rec, dense_flop, needed_flop, label = build(model, backend, X, groups, args, device)
+    rec, dense_flop, needed_flop, label = build(model, backend, precision, X, groups, args, device)
     module = rec.module_
     cfg = dataclasses.replace(rec.config, max_epochs=args.warmup + args.epochs, max_steps=0, patience=0)
     marks: list[float] = []
@@ -302,9 +327,7 @@ def time_model(model: str, backend: str, precision: str, X: sp.csr_matrix, group
     timed = epochs[args.warmup :]
     loop = [r["train_seconds"] for r in result.history[args.warmup :]]
     med = statistics.median(timed)
-    dtype = str(next(module.parameters()).dtype).removeprefix("torch.")
-    if dtype == "float32" and precision != "highest" and cuda:
-        dtype = "fp32+tf32"
+    dtype = cfg.precision  # what train() ran with: the config's own field
     steps = math.ceil(X.shape[0] / args.batch_size)
     pct = f"{100 * dense_flop / med / 1e12 / peak:>6.2f}" if peak else f"{'n/a':>6}"
     mem = f"{torch.cuda.max_memory_allocated(device) / 2**20:>9,.0f}" if cuda else f"{'n/a':>9}"

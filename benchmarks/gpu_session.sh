@@ -15,8 +15,10 @@
 #                end to end in two fresh processes (target: <= 5 s); then bench_grouping.py --ml20m (Algorithms
 #                1 and 2, stage by stage, on the generator's whole 136,677-user matrix)
 #   epoch        bench_epoch.py on runs/synth20m, batch 500, data on the GPU: Sw-DAE K = 15,000 R = 1,500
-#                (target <= 1.5 s/epoch), Mult-VAE (<= 0.5 s), Mult-DAE, as users get them (float32, Sw-DAE's
-#                backend auto = dense); then with TF32 GEMMs; then Sw-DAE's csr backend (cuSPARSE)
+#                (target <= 1.5 s/epoch), Mult-VAE (<= 0.5 s), Mult-DAE, as users get them (Sw-DAE's backend
+#                auto = dense) with --precision fp32,tf32,bf16: one row per precision, the config field users set
+#                (`aerec train MODEL --precision`), 1 warm-up + 2 timed epochs each; then Sw-DAE's csr backend
+#                (cuSPARSE) in fp32. A row that fails (e.g. an op without a bf16 kernel) reads FAILED, the rest run
 #   layers       bench_layers.py ML-20M-like: one Sw-DAE step per layer representation
 #   tests        the CUDA tests: every test whose name or marker holds "cuda" (pytest -k cuda; 3 of the 7
 #                carry the cuda marker, the 4 in tests/structure only a skipif)
@@ -40,7 +42,7 @@
 #
 # Output: $OUT/summary.txt (each stage: exit status and seconds) and $OUT/STAGE.txt per stage (stdout and
 # stderr together): 6 or 7 files, under the 8 the device tool brings back. The end of stdout repeats the logs
-# (without progress lines) and the summary, last, since the tool's reply carries the end. The scripts
+# (without progress lines and traceback frames, which stay in the files) and the summary, last, since the tool's reply carries the end. The scripts
 # synchronise CUDA around their own timings; `>>> label: exit N, S s` lines are whole-process wall times.
 
 set -u
@@ -144,10 +146,10 @@ stage_grouping() {
 
 stage_epoch() {
     local common=(--data "$DATA" --groups "$GROUPS_K" --overlap "$GROUPS_R" --device "$DEVICE" --batch-size 500)
-    timed "bench_epoch: as users get them (float32; Sw-DAE backend auto = dense)" \
-        "$PY" benchmarks/bench_epoch.py "${common[@]}" --models swdae,mult-vae,mult-dae --epochs 3 --warmup 1 --group-repeat 2 --measure-peak
-    timed "bench_epoch: TF32 GEMMs (torch.set_float32_matmul_precision('high'))" \
-        "$PY" benchmarks/bench_epoch.py "${common[@]}" --models swdae,mult-vae --epochs 3 --warmup 1 --random-groups --matmul-precision high
+    # 9 epochs per model (3 precisions x (1 + 2)), of which only 3 in fp32: no more Sw-DAE work than the former
+    # fp32 + TF32 pair of runs (4 + 4 epochs), in one process.
+    timed "bench_epoch: --precision fp32,tf32,bf16 (the config field; Sw-DAE backend auto = dense)" \
+        "$PY" benchmarks/bench_epoch.py "${common[@]}" --models swdae,mult-vae,mult-dae --precision fp32,tf32,bf16 --epochs 2 --warmup 1 --group-repeat 2 --measure-peak
     timed "bench_epoch: Sw-DAE csr backend (cuSPARSE)" \
         "$PY" benchmarks/bench_epoch.py "${common[@]}" --models swdae --backend csr --epochs 1 --warmup 1 --random-groups
 }
@@ -225,12 +227,13 @@ for s in "${STAGES[@]}"; do
 done
 echo "total $(($(date +%s) - START)) s" | tee -a "$SUMMARY"
 
-# The end of stdout is what the device tool's reply carries: each log without progress lines, the summary last.
+# The end of stdout is what the device tool's reply carries: each log without progress lines or traceback frames
+# (a traceback keeps its first and last lines), the summary last.
 for s in "${STAGES[@]}"; do
     [ -f "$OUT/$s.txt" ] || continue
     echo
     echo "==================== $s"
-    grep -Ev '^\[[0-9:]{8}\]|it/s\]|s/it\]' "$OUT/$s.txt" | tail -n 45
+    grep -Ev '^\[[0-9:]{8}\]|it/s\]|s/it\]|^  File "|^    ' "$OUT/$s.txt" | tail -n 45  # no progress lines, no traceback frames
 done
 echo
 cat "$SUMMARY"

@@ -1,5 +1,7 @@
 """The contract every model in ``MODELS`` must keep, on tiny known-answer data."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -130,3 +132,17 @@ def random_time_order(X, seed):
         a, b = X.indptr[r], X.indptr[r + 1]
         X.data[a:b] = rng.permutation(b - a) + 1
     return X
+
+
+TORCH = sorted(n for n in RANKING if "precision" in {f.name for f in dataclasses.fields(MODELS[n].Config)})
+
+
+@pytest.mark.parametrize("name", TORCH + ["swdae-dense"])
+def test_every_torch_model_trains_in_bf16(name, module_blocks):
+    """``precision = "bf16"`` autocasts the dense layers; sparse products stay float32 (no bf16 kernels)."""
+    train, fold = module_blocks
+    model_name, extra = ("swdae", {"backend": "dense"}) if name == "swdae-dense" else (name, {})
+    model = MODELS[model_name](**{**FAST[model_name], "max_epochs": 2, "precision": "bf16", **extra}).fit(train, validation=fold)
+    assert all(np.isfinite(r["loss"]) for r in model.fit_info_["training"]["history"])
+    s = model.score(fold.X_in)
+    assert s.shape == (fold.n_users, train.shape[1]) and s.dtype == np.float32 and np.isfinite(s).all()

@@ -84,19 +84,42 @@ class Structure:
         return M.T
 
 
+def sparse_batch_mm(x: SparseBatch, weight: torch.Tensor) -> torch.Tensor:
+    """``x W`` for a sparse batch, touching only its non-zeros: (rows, out) for ``W`` (n, out).
+
+    Always in float32, with autocast off: torch has no bfloat16 kernels for
+    sparse products (``precision = "bf16"`` autocasts the dense layers only).
+    """
+    weight = _not_half(weight)
+    xs = torch.sparse_coo_tensor(torch.stack([x.rows, x.cols]), x.vals.to(weight.dtype), (x.n_rows, x.n_cols), check_invariants=False)
+    with torch.autocast(device_type=weight.device.type, enabled=False):
+        return torch.sparse.mm(xs, weight)
+
+
+def _not_half(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 if it is a 16-bit float (bfloat16 or float16), else unchanged (float64 stays)."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 class _StructuredMatmul(torch.autograd.Function):
-    """``y = h @ Wᵀ`` with ``W`` (items x hidden) given by its CSR values on a fixed structure."""
+    """``y = h @ Wᵀ`` with ``W`` (items x hidden) given by its CSR values on a fixed structure.
+
+    Computed in float32 with autocast off (no bfloat16 sparse kernels exist).
+    """
 
     @staticmethod
     def forward(ctx, h: torch.Tensor, values: torch.Tensor, structure: Structure) -> torch.Tensor:
+        h, values = _not_half(h), _not_half(values)
         ctx.structure = structure
         ctx.save_for_backward(h, values)
-        W = _csr(structure.crow, structure.col, values, (structure.n_items, structure.n_hidden))
-        return (W @ h.T).T  # (users, items)
+        with torch.autocast(device_type=h.device.type, enabled=False):
+            W = _csr(structure.crow, structure.col, values, (structure.n_items, structure.n_hidden))
+            return (W @ h.T).T  # (users, items)
 
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor):
         h, values = ctx.saved_tensors
+        grad_y = grad_y.to(h.dtype)
         s = ctx.structure
         grad_h = grad_values = None
         if ctx.needs_input_grad[0]:
@@ -189,8 +212,7 @@ class DenseLayer(nn.Module):
         return self.effective_weight().detach().T
 
     def encode(self, x: SparseBatch) -> torch.Tensor:
-        xs = torch.sparse_coo_tensor(torch.stack([x.rows, x.cols]), x.vals, (x.n_rows, x.n_cols), check_invariants=False)
-        return torch.sparse.mm(xs, self.effective_weight()) + self.bias  # (users, hidden)
+        return sparse_batch_mm(x, self.effective_weight()) + self.bias  # (users, hidden)
 
     def decode(self, h: torch.Tensor, backend: str = "dense") -> torch.Tensor:
         return h @ self.effective_weight().T + self.bias  # (users, items)

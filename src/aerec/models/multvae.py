@@ -86,7 +86,7 @@ from torch import nn
 from aerec.batches import SparseBatch
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
-from aerec.models.layers import dropout_sparse
+from aerec.models.layers import dropout_sparse, sparse_batch_mm
 from aerec.models.swdae import TorchRecommender
 from aerec.training import TrainConfig
 
@@ -182,8 +182,7 @@ class MultModule(nn.Module):
         x = l2_normalize_rows(x)
         if self.training:
             x = dropout_sparse(x, self.input_dropout, self.generator)
-        xs = torch.sparse_coo_tensor(torch.stack([x.rows, x.cols]), x.vals, (x.n_rows, x.n_cols), check_invariants=False)
-        return torch.sparse.mm(xs, self.weights[0]) + self.biases[0]  # (users, fan_out)
+        return sparse_batch_mm(x, self.weights[0]) + self.biases[0]  # (users, fan_out)
 
     def forward_terms(self, x: SparseBatch) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Logits (users, items) and, for Mult-VAE, μ and log σ² (users, latent); z = μ outside training."""

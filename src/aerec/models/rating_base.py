@@ -40,6 +40,7 @@ from aerec.device import resolve_device
 from aerec.errors import ConfigError, DataError
 from aerec.evaluate import evaluate_ratings
 from aerec.models.base import Recommender, csr_from_state, csr_state
+from aerec.models.layers import sparse_batch_mm
 from aerec.models.spectra import spectra_monitor
 from aerec.training import train
 
@@ -215,8 +216,7 @@ class TorchRatingRecommender(RatingRecommender):
 def first_layer(x: SparseBatch | torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """``x W + b`` for a sparse batch (its non-zeros only) or a dense ``(rows, n)`` tensor; ``W`` is ``(n, out)``."""
     if isinstance(x, SparseBatch):
-        xs = torch.sparse_coo_tensor(torch.stack([x.rows, x.cols]), x.vals, (x.n_rows, x.n_cols), check_invariants=False)
-        return torch.sparse.mm(xs, weight) + bias  # (rows, out)
+        return sparse_batch_mm(x, weight) + bias  # (rows, out)
     return x @ weight + bias  # (rows, out)
 
 
