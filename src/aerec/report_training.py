@@ -197,7 +197,7 @@ def _figure4(dataset: str, runs: list[dict]):
         ax_val.plot(xs, ys, "--", marker=".", color=colour, label=f"{r['label']}: validation NDCG@100")
     if positive:
         ax_bound.set_yscale("log")
-    for ax, title, ylabel in ((ax_norm, "(a) spectral norm", "||W||₂"), (ax_bound, "(b) generalization bound", "bound (no constant)"), (ax_loss, "(c) training loss and validation NDCG@100", "training loss")):
+    for ax, title, ylabel in ((ax_norm, "(a) spectral norm", r"$\|W\|_2$"), (ax_bound, "(b) generalization bound", "bound (no constant)"), (ax_loss, "(c) training loss and validation NDCG@100", "training loss")):
         ax.set_title(f"{title} ({dataset})", fontsize="medium")
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
@@ -206,7 +206,7 @@ def _figure4(dataset: str, runs: list[dict]):
     ax_norm.legend(fontsize="small")
     ax_bound.legend(fontsize="small")
     handles = ax_loss.get_legend_handles_labels()[0] + ax_val.get_legend_handles_labels()[0]
-    ax_loss.legend(handles, [h.get_label() for h in handles], fontsize="small")
+    ax_val.legend(handles, [h.get_label() for h in handles], fontsize="small", loc="center right")  # on the upper axes, so no line crosses it
     return fig
 
 
