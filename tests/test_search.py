@@ -169,3 +169,12 @@ def test_a_sweep_keeps_and_tests_every_trial_but_chooses_on_validation(data_dir,
     table = capsys.readouterr().out.strip().splitlines()
     assert len(table) == 2 + 3 and table[2].startswith("| l2_grid=[1.0] |")
     assert main(["leaderboard", "--trials", str(tmp_path / "plain")]) == 1
+
+
+def test_a_parameter_matched_swdae_is_its_own_row():
+    from aerec.search import variant
+
+    assert variant("swdae", {"match_model": "mult-dae"}, {"n_groups": 3000}) == "swdae-p"
+    assert variant("swdae", {}, {"match_parameters": 1_000_000}) == "swdae-p"
+    assert variant("swdae", {"match_model": ""}, {}) == "swdae"
+    assert variant("fc-dae", {"match_model": "mult-dae"}, {}) == "fc-dae"  # only Sw-DAE has a matched variant

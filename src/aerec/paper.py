@@ -82,6 +82,7 @@ TABLE3 = {
 # Table 3's rows as aerec model names (Sw-dae-p is Sw-DAE at Mult-VAE's parameter count: no model of its own).
 TABLE3_MODELS = {
     "swdae": "Sw-dae",
+    "swdae-p": "Sw-dae-p",
     "fc-prune": "Fc-Prune-50",
     "fc-reg": "Fc-reg",
     "mult-vae": "Mult-vae",

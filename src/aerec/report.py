@@ -56,6 +56,7 @@ from typing import Any
 from aerec import paper
 from aerec.atomic import atomic_dir
 from aerec.errors import ConfigError
+from aerec.search import variant
 
 SELECT = "ndcg@100"  # the selection metric of aerec.search
 PAPER_LABEL = "paper (ML-20M)"
@@ -76,6 +77,13 @@ class Search:
     @property
     def model(self) -> str:
         return str(self.summary.get("model", "?"))
+
+    @property
+    def variant(self) -> str:
+        """The model's row name: ``swdae-p`` for a parameter-matched Sw-DAE (or a search directory of that name)."""
+        if self.model == "swdae" and self.path.name == "swdae-p":
+            return "swdae-p"
+        return variant(self.model, (self.spec or {}).get("fixed"), (self.summary.get("best") or {}).get("params"))
 
     @property
     def dataset(self) -> str:
@@ -211,9 +219,9 @@ def _dataset_section(page: _Page, dataset: str, searches: list[Search]) -> None:
     page.add(_thead([("", ["model", "search"]), (f"ours ({dataset})", ["test NDCG@100", "test Recall@20", "test Recall@50", "val NDCG@100", "chosen on validation", "trials"]),
                      (f"{PAPER_LABEL}, Table 3 (a), test", ["NDCG@100", "Recall@20", "Recall@50"])]), "<tbody>")  # fmt: skip
     for s in ranked:
-        p = paper.table3_row(s.model) or {}
+        p = paper.table3_row(s.variant) or {}
         status = _status(s)
-        cells = [s.model, s.name]
+        cells = [s.variant, s.name]
         cells += [_pm(s.test(m)) if status is None else status for m in paper.METRICS]
         cells += [_pm(s.validation()) if status is None else status, _chosen(s), _trials(s)]
         cells += [_num(p.get(m)) for m in paper.METRICS]
@@ -300,14 +308,14 @@ def _figure(width: float, height: float):
 
 
 def _bar_chart(dataset: str, searches: list[Search]):
-    labels = [s.model if s.name == s.model else f"{s.model} ({s.name})" for s in searches]
+    labels = [s.variant if s.name == s.variant else f"{s.variant} ({s.name})" for s in searches]
     means = [s.test(SELECT)["mean"] for s in searches]
     errs = [s.test(SELECT).get("se") or 0.0 for s in searches]
     fig = _figure(7.5, 0.45 * len(searches) + 1.6)
     ax = fig.add_subplot()
     y = list(range(len(searches)))
     ax.barh(y, means, xerr=errs, color="#4c78a8", ecolor="#222", capsize=3, label=f"ours ({dataset}, test)")
-    marks = [(i, paper.table3_row(s.model)["ndcg@100"]) for i, s in enumerate(searches) if (paper.table3_row(s.model) or {}).get("ndcg@100") is not None]
+    marks = [(i, paper.table3_row(s.variant)["ndcg@100"]) for i, s in enumerate(searches) if (paper.table3_row(s.variant) or {}).get("ndcg@100") is not None]
     if marks:
         ax.scatter([v for _, v in marks], [i for i, _ in marks], marker="D", color="#e45756", zorder=3, label=f"{PAPER_LABEL}, Table 3 (a)")
     ax.set_yticks(y, labels)

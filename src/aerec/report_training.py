@@ -91,12 +91,7 @@ def _table2_row(s: Search) -> dict | None:
 
 
 def _table2_key(s: Search) -> str | None:
-    if s.model == "swdae":
-        fixed = (s.spec or {}).get("fixed") or {}
-        params = (s.summary.get("best") or {}).get("params") or {}
-        matched = s.path.name == "swdae-p" or any(d.get("match_model") or d.get("match_parameters") for d in (fixed, params))
-        return "swdae-p" if matched else "swdae"
-    return s.model if s.model in TABLE2_MODELS else None
+    return s.variant if s.variant in TABLE2_MODELS else None
 
 
 def _cost_of(model: str, config: dict, n_items: int) -> dict | None:

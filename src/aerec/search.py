@@ -257,6 +257,13 @@ def _test_every_trial(out: Path, spec: SearchSpec, done: list[dict], fold) -> li
     return rows
 
 
+def variant(model: str, fixed: dict | None, params: dict | None) -> str:
+    """The row name of a search: ``swdae-p`` for a Sw-DAE whose width was set by a parameter match (Sec. 5.2)."""
+    if model == "swdae" and any(d.get("match_model") or d.get("match_parameters") for d in (fixed or {}, params or {})):
+        return "swdae-p"
+    return model
+
+
 def leaderboard(searches: list[str | Path]) -> str:
     """A markdown table of finished searches (their summary.json), laid out as the paper's Table 3.
 
@@ -280,9 +287,12 @@ def leaderboard(searches: list[str | Path]) -> str:
             t = test["summary"]
             cells = [fmt(t, "ndcg@100"), fmt(t, "recall@20"), fmt(t, "recall@50"), f"{best['validation'][SELECT]['mean']:.4f}"]
             order = t["ndcg@100"]["mean"]
-        chosen = "–" if best is None else (", ".join(f"{k}={v}" for k, v in best["params"].items()) or "(defaults)")
+        spec = json.loads((path / "spec.json").read_text()) if (path / "spec.json").is_file() else {}
+        name = variant(s["model"], spec.get("fixed"), None if best is None else best["params"])
+        matched = {k: v for k, v in (spec.get("fixed") or {}).items() if k in ("match_model", "match_parameters") and v}
+        chosen = "–" if best is None else (", ".join(f"{k}={v}" for k, v in {**best["params"], **matched}.items()) or "(defaults)")
         trials = f"{s['n_trials']}" + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
-        rows.append((order, f"| {s['model']} | " + " | ".join(cells) + f" | {chosen} | {trials} |"))
+        rows.append((order, f"| {name} | " + " | ".join(cells) + f" | {chosen} | {trials} |"))
     head = "| model | test NDCG@100 | test Recall@20 | test Recall@50 | val NDCG@100 | chosen on validation | trials |\n|---|---|---|---|---|---|---|"
     return "\n".join([head] + [r for _, r in sorted(rows, key=lambda r: -r[0])])
 
