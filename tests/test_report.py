@@ -10,7 +10,7 @@ from aerec import paper
 from aerec.cli import main
 from aerec.data.prepare import item_table
 from aerec.data.prepared import Fold, PreparedDataset
-from aerec.report import write_report
+from aerec.report import find_searches, load_search, one_per_model, write_report
 from aerec.search import SearchSpec, run_search
 from tests.conftest import block_data, split_rows
 
@@ -69,7 +69,9 @@ def test_every_search_has_a_row_and_every_figure_is_written(report):
     run, index, text = report
     assert index == run / "report" / "index.html"
     leaderboard = text.split("<h3>Leaderboard</h3>")[1].split("</table>")[0]
-    assert sorted(_rows(leaderboard)) == ["ease", "ease", "fc-reg", "popularity"]
+    assert sorted(_rows(leaderboard)) == ["ease", "fc-reg", "popularity"], "one row per model"
+    everything = text.split("<summary>All 4 searches on blocks</summary>")[1].split("</details>")[0]
+    assert sorted(_rows(everything)) == ["ease", "ease", "fc-reg", "popularity"], "and every search below"
     for name in re.findall(r'<img src="([^"]+)"', text):
         assert (index.parent / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(re.findall(r"<img ", text)) == 4, "one bar chart, one cold-start plot (the searches with test/per_user.parquet) and one plot per sweep"
@@ -85,6 +87,17 @@ def test_a_sweep_the_paper_reports_shows_its_numbers_beside_ours(report):
     ease = text.split("Sweep: ease over l2")[1].split("</table>")[0]
     assert "paper (ML-20M)" not in ease, "the paper has no EASE sweep"
     assert "★" in ease, "the trial chosen on validation is marked"
+
+
+def test_the_leaderboard_picks_among_searches_of_one_model_on_validation(report):
+    run, _, text = report
+    searches = [load_search(p, run) for p in find_searches(run)[0]]
+    eases = [s for s in searches if s.model == "ease"]
+    chosen = max(eases, key=lambda s: s.validation()["mean"])
+    assert [s.name for s in one_per_model(searches) if s.model == "ease"] == [chosen.name]
+    leaderboard = text.split("<h3>Leaderboard</h3>")[1].split("</table>")[0]
+    row = next(r for r in leaderboard.splitlines() if r.startswith("<tr><td>ease</td>"))
+    assert f"<td>{chosen.name}</td>" in row and f"{chosen.validation()['mean']:.4f}" in row
 
 
 def test_the_paper_column_of_the_leaderboard_is_table_3(report):
