@@ -72,3 +72,42 @@ def test_cuda_training_keeps_the_structure_and_round_trips(data, backend, tmp_pa
     np.testing.assert_allclose(loaded.score(fold.X_in), model.score(fold.X_in), rtol=1e-5, atol=1e-5)
     on_cpu, _, _ = load_model(tmp_path / "m", device="cpu")
     np.testing.assert_allclose(on_cpu.score(fold.X_in), model.score(fold.X_in), rtol=1e-4, atol=1e-4)
+
+
+def test_popularity_bias_is_each_likelihoods_popularity_predictor():
+    from aerec.models.losses import popularity_bias
+
+    X = sp.csr_matrix(np.array([[1, 0, 2], [1, 0, 0], [1, 1, 0], [0, 0, 1]], dtype=np.float32))
+    counts = np.array([3, 1, 2])  # users holding each item (a value of 2 counts once)
+    logistic = popularity_bias(X, "logistic")
+    np.testing.assert_allclose(1 / (1 + np.exp(-logistic)), (counts + 0.5) / 5, rtol=1e-6)
+    multinomial = popularity_bias(X, "multinomial")
+    softmax = np.exp(multinomial) / np.exp(multinomial).sum()
+    np.testing.assert_allclose(softmax, (counts + 0.5) / (counts + 0.5).sum(), rtol=1e-6)
+    with pytest.raises(ValueError, match="loss"):
+        popularity_bias(X, "poisson")
+
+
+@pytest.mark.parametrize("model_name", ["swdae", "fc-dae"])
+@pytest.mark.parametrize("loss", ["multinomial", "logistic"])
+def test_output_bias_popularity_starts_there_and_lowers_the_first_loss(data, model_name, loss):
+    from aerec.models import MODELS
+    from aerec.models.losses import popularity_bias
+
+    train, _ = data
+    width = {"swdae": {"n_groups": 12, "overlap": 2, "n_components": 6}, "fc-dae": {"n_hidden": 12}}[model_name]
+    start = {}
+    for how in ("zero", "popularity"):
+        model = MODELS[model_name](**width, max_epochs=1, max_steps=1, lr=0.0, batch_size=200, loss=loss, output_bias=how, device="cpu").fit(train)
+        start[how] = model
+    np.testing.assert_allclose(start["popularity"].state_dict()["decoder.bias"], popularity_bias(train, loss), rtol=1e-6)
+    assert not start["zero"].state_dict()["decoder.bias"].any()
+    first = {how: m.fit_info_["training"]["history"][0]["loss"] for how, m in start.items()}
+    assert first["popularity"] < first["zero"], first
+
+
+def test_an_unknown_output_bias_is_a_config_error(data):
+    from aerec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--output-bias 'mean'"):
+        SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, output_bias="mean", device="cpu").fit(data[0])

@@ -32,6 +32,7 @@ class FCDAEConfig(TrainConfig):
         input_dropout: the corruption: dropout on the input.
         hidden_dropout: dropout on the hidden units during training.
         loss: ``multinomial`` (softmax) or ``logistic`` (sigmoid outputs).
+        output_bias: the decoder bias at the start: ``zero`` (faithful) or ``popularity``.
         device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
@@ -39,6 +40,7 @@ class FCDAEConfig(TrainConfig):
     input_dropout: float = 0.6
     hidden_dropout: float = 0.2
     loss: str = "multinomial"
+    output_bias: str = "zero"
     device: str = "auto"
 
 

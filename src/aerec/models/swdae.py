@@ -23,7 +23,10 @@ Choices the paper leaves open, and ours:
 * **Dropout** is inverted dropout (kept values scaled by ``1/(1-p)``, as
   ``torch.nn.Dropout``), on the input's non-zeros and on the hidden units.
 * **Initialisation** is uniform in ``±1/sqrt(fan_in)`` over the existing
-  connections (the paper does not say).
+  connections, biases zero (the paper does not say). ``output_bias =
+  "popularity"`` starts the decoder bias at the item popularity instead
+  (:func:`aerec.models.losses.popularity_bias`), a departure measured in
+  docs/RESULTS.md.
 * **Training length.** The paper trains for 100 epochs; we budget by epochs,
   steps and patience on validation NDCG@100, keeping the best weights
   (ML-1M has about 10 batches per epoch, ML-20M about 234).
@@ -45,7 +48,7 @@ from aerec.errors import ConfigError
 from aerec.evaluate import validation_ndcg
 from aerec.models.base import Recommender
 from aerec.models.layers import Structure, StructuredLayer, dropout_dense, dropout_sparse
-from aerec.models.losses import LOSSES, reconstruction_loss
+from aerec.models.losses import LOSSES, OUTPUT_BIASES, popularity_bias, reconstruction_loss
 from aerec.models.spectra import spectra_monitor
 from aerec.training import TrainConfig, train
 
@@ -66,6 +69,7 @@ class SwDAEConfig(TrainConfig):
         hidden_dropout: dropout on the hidden units during training.
         loss: ``multinomial`` (softmax) or ``logistic`` (sigmoid outputs, Eq. 4).
         backend: decoder kernel: ``auto``, ``csr`` or ``dense``.
+        output_bias: the decoder bias at the start: ``zero`` (as the weights' init, faithful) or ``popularity``.
         device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
         match_model: Sw-DAE-P (Sec. 5.2): ``mult-vae`` or ``mult-dae`` sets K so that
             the parameters match that model's on these items ("" keeps ``n_groups``).
@@ -82,6 +86,7 @@ class SwDAEConfig(TrainConfig):
     hidden_dropout: float = 0.2
     loss: str = "multinomial"
     backend: str = "auto"
+    output_bias: str = "zero"
     device: str = "auto"
     match_model: str = ""
     match_parameters: int = 0
@@ -139,9 +144,20 @@ class TorchRecommender(Recommender):
         self.n_items_ = X.shape[1]
         device = resolve_device(self.config.device)
         self._build(device)
+        self._start_output_bias(X)
         training = self._train(X, validation, progress, device)
         self.fit_info_ = {"training": training, "parameters": self.n_parameters()}
         return self
+
+    def _start_output_bias(self, X: sp.csr_matrix) -> None:
+        """Set the decoder bias as the config's ``output_bias`` says (models without that field: left as built)."""
+        how = getattr(self.config, "output_bias", "zero")
+        if how not in OUTPUT_BIASES:
+            raise ConfigError(f"--output-bias {how!r}: choose {' or '.join(OUTPUT_BIASES)}")
+        if how == "popularity":
+            bias = self.module_.decoder.bias
+            with torch.no_grad():
+                bias.copy_(torch.from_numpy(popularity_bias(X, self.config.loss)).to(bias.device))
 
     #: A file where the training loop saves its state after every validation and
     #: resumes from when fitting again (``aerec train --checkpoint``); ``None``: none.
@@ -199,6 +215,7 @@ class SwDAE(TorchRecommender):
             )
         self.groups_ = groups
         self._build(np.asarray(groups.item_groups), device)
+        self._start_output_bias(X)
         training = self._train(X, validation, progress, device)
         self.fit_info_ = {
             **self.fit_info_,
