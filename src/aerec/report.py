@@ -216,10 +216,12 @@ def one_per_model(searches: list[Search]) -> list[Search]:
     the leaderboard picks among them on validation alone, as a search picks among its trials. Searches without a
     validation score (failed, or not run to the end) are chosen only where nothing else is.
     """
+    def score(s: Search) -> float:
+        return (s.validation() or {}).get("mean", -math.inf)
+
     best: dict[str, Search] = {}
     for s in sorted(searches, key=lambda s: s.name):
-        v = (s.validation() or {}).get("mean", -math.inf)
-        if s.variant not in best or v > (best[s.variant].validation() or {}).get("mean", -math.inf):
+        if s.variant not in best or score(s) > score(best[s.variant]):
             best[s.variant] = s
     return list(best.values())
 
