@@ -49,6 +49,7 @@ import re
 import shlex
 import shutil
 import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,7 +233,7 @@ def _dataset_section(page: _Page, dataset: str, searches: list[Search]) -> None:
 
     everything = by_test(searches)
     ranked = by_test(one_per_model(searches))
-    count = {v: sum(s.variant == v for s in searches) for v in {s.variant for s in searches}}
+    count = Counter(s.variant for s in searches)
     data_paths = sorted({str(s.summary.get("data")) for s in searches})
     page.add(f'<section id="data-{esc(_slug(dataset))}">', f"<h2>{esc(dataset)}</h2>")
     page.add(f"<p>Our data: <code>{esc(', '.join(data_paths))}</code>. The <em>{esc(PAPER_LABEL)}</em> columns are Table 3 (a) of the paper, "
