@@ -125,15 +125,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cmd_evaluate)
 
     # recommend ---------------------------------------------------------
-    p = sub.add_parser("recommend", help="top-N items for a history of items or a user of a prepared split", description="Top-N unseen items, with titles, for a list of item ids or for a user of a prepared split.")
+    p = sub.add_parser("recommend", help="top-N items for a history of items, a user of a prepared split, or every user of a log",
+                       description="Top-N unseen items, with titles, for a list of item ids or for a user of a prepared split; "
+                       "with --histories, for every user of a CSV/TSV/Parquet log (users the model never saw), written to --out "
+                       "in long format: user_id, rank, item_id, score.")  # fmt: skip
     p.add_argument("model", type=Path, help="a model directory")
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--items", help="comma-separated raw item ids the user has interacted with")
     who.add_argument("--user", help="a raw user id of the prepared split given with --data (its fold-in or training row)")
+    who.add_argument("--histories", type=Path, metavar="FILE", help="a log of users' interactions (.csv, .tsv, .txt or .parquet; one row per interaction)")
     p.add_argument("--data", type=Path, help="the prepared directory (with --user)")
     p.add_argument("-n", type=int, default=10, help="how many items (default: 10)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--device", help="override the model's device")
+    g = p.add_argument_group("--histories")
+    g.add_argument("--user-col", default="user", help="the user column (default: user)")
+    g.add_argument("--item-col", default="item", help="the item column (default: item)")
+    g.add_argument("--time-col", help="the timestamp column (integer seconds; orders a sequential model's histories, else file order)")
+    g.add_argument("--sep", help="the field separator of a text file (default: from the extension)")
+    g.add_argument("--unknown", choices=("skip", "error"), default="skip", help="items not in the model's vocabulary: drop and count them (default) or stop with an error")
+    g.add_argument("--out", type=Path, help="where to write the recommendations (.csv, .tsv or .parquet), atomically")
     p.set_defaults(run=cmd_recommend)
 
     # synth -------------------------------------------------------------
@@ -514,6 +525,10 @@ def cmd_recommend(args) -> None:
     if args.n < 1:
         raise ConfigError(f"-n {args.n}: must be at least 1")
     ids = items["item_id"].astype(str).to_numpy()
+    if args.histories is not None:
+        return _recommend_histories(args, model, ids)
+    if args.out is not None:
+        raise ConfigError("--out goes with --histories (one user's recommendations are printed)")
     if args.items is not None:
         wanted = [s.strip() for s in args.items.split(",") if s.strip()]
         col = {v: j for j, v in enumerate(ids)}
@@ -536,6 +551,38 @@ def cmd_recommend(args) -> None:
     else:
         for row in rows:
             print(f"{row['rank']:>3}  {row['item_id']:>10}  {row['score']:>10.4f}  {row['title']}")
+
+
+_TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".parquet": None}
+
+
+def _recommend_histories(args, model, ids: np.ndarray) -> None:
+    """``recommend --histories``: every user of a log, to ``--out`` (checked before anything is read)."""
+    from aerec.atomic import atomic_write_bytes
+    from aerec.data.load import read_table
+    from aerec.data.sequential import is_sequential
+    from aerec.serve import histories, recommend_many
+
+    if args.out is None:
+        raise ConfigError("--histories needs --out (a .csv, .tsv or .parquet file)")
+    suffix = args.out.suffix.lower()
+    if suffix not in _TABLE_SUFFIXES:
+        raise ConfigError(f"--out {args.out}: give a .csv, .tsv or .parquet file")
+    _check_writable_file(args.out, "--out")
+    log = read_table(args.histories, user=args.user_col, item=args.item_col, timestamp=args.time_col, sep=args.sep)
+    h = histories(log, ids, sequential=is_sequential(model), unknown=args.unknown, where=str(args.histories))
+    recs = recommend_many(model, h, ids, args.n)
+    if suffix == ".parquet":
+        data = recs.to_parquet(index=False)
+    else:
+        data = recs.to_csv(index=False, sep=_TABLE_SUFFIXES[suffix]).encode()
+    atomic_write_bytes(args.out, data)
+    note = f"{len(h.user_ids)} users, {len(recs)} recommendations -> {args.out}"
+    if h.unknown_interactions:
+        note += f"; dropped {h.unknown_interactions} interactions with {len(h.unknown_items)} item(s) not in the model's vocabulary"
+    if h.empty_users:
+        note += f"; {h.empty_users} user(s) had no known item and were ranked from an empty history"
+    print(note, file=sys.stderr)
 
 
 def _user_history(args, model, n_items: int) -> sp.csr_matrix:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["coverage", "hit_rate", "mae", "ndcg", "precision", "recall", "rmse", "topk_items"]
+__all__ = ["as_numpy_scores", "coverage", "hit_rate", "mae", "ndcg", "precision", "recall", "rmse", "topk_items"]
 
 
 # -- top-k -----------------------------------------------------------------
@@ -71,7 +71,7 @@ def topk_items(scores: Any, k: int, exclude: sp.spmatrix | sp.sparray | None = N
     silently). Peak memory is about three dense ``(n, n_items)`` arrays (the
     scores, the masked copy, the int64 partition indices).
     """
-    s = _as_numpy_scores(scores)  # (n, m)
+    s = as_numpy_scores(scores)  # (n, m)
     if s.ndim != 2:
         raise ValueError(f"scores must be 2-D (users x items), got shape {s.shape}")
     n, m = s.shape
@@ -210,7 +210,7 @@ def _rating_errors(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
 
 
 # -- helpers ---------------------------------------------------------------------
-def _as_numpy_scores(scores: Any) -> np.ndarray:
+def as_numpy_scores(scores: Any) -> np.ndarray:
     """A numpy floating view (or copy) of numpy/torch scores."""
     if not isinstance(scores, np.ndarray) and hasattr(scores, "detach"):  # a torch tensor
         t = scores.detach()
