@@ -108,8 +108,19 @@ class TrainResult:
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """The optimiser of ``cfg`` over ``params`` (a list of tensors).
+
+    Adam runs as torch's fused kernel (one pass over each parameter for the
+    whole update) wherever every parameter is a floating tensor on the CPU or
+    a CUDA device; the update is Adam's all the same, only the order of the
+    floating-point operations differs. On ML-1M's Mult-VAE (4.6 M
+    parameters) a step took 6 ms fused against 17-37 ms with the default
+    multi-tensor kernel on this project's 2-core CPU (docs/RESULTS.md).
+    """
+    params = list(params)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     raise ConfigError(f"--optimizer {cfg.optimizer!r}: choose adam or sgd")
