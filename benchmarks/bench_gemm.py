@@ -50,6 +50,26 @@ def rate(fn, flop: float, repeat: int) -> float:
     return flop / best / 1e9
 
 
+#: Mult-VAE's parameters on ML-1M: I-600-[mu, log var]-600-I weights and biases.
+MULTVAE_SHAPES = ((ITEMS, 600), (600, 400), (200, 600), (600, ITEMS), (600,), (400,), (600,), (ITEMS,))
+
+
+def adam_step_ms(kwargs: dict, repeat: int) -> float:
+    """Milliseconds of one Adam update of Mult-VAE's parameters (random gradients), fastest of ``repeat``."""
+    gen = torch.Generator().manual_seed(0)
+    params = [torch.nn.Parameter(torch.randn(s, generator=gen)) for s in MULTVAE_SHAPES]
+    for q in params:
+        q.grad = torch.randn(q.shape, generator=gen)
+    opt = torch.optim.Adam(params, lr=1e-3, **kwargs)
+    opt.step()
+    best = math.inf
+    for _ in range(repeat):
+        t = time.perf_counter()
+        opt.step()
+        best = min(best, time.perf_counter() - t)
+    return best * 1e3
+
+
 def profile_multvae(data: Path, epochs: int) -> tuple[float, float, float]:
     """Seconds per epoch of aerec's Mult-VAE training (validation off): all, in dense GEMMs, and outside them."""
     from torch.profiler import ProfilerActivity, profile
@@ -125,6 +145,11 @@ def main() -> int:
             r = rate(fn, flop, args.repeat)
             best[product] = max(best.get(product, 0.0), r)
             print(f"| {product} | {lib} | {r:.1f} |")
+
+    print(f"\n| Adam update of Mult-VAE's {sum(math.prod(s) for s in MULTVAE_SHAPES) / 1e6:.2f} M parameters | ms (best of {args.repeat}) |")
+    print("|---|---|")
+    for name, kwargs in (("multi-tensor (torch's default)", {"foreach": True}), ("fused (aerec)", {"fused": True})):
+        print(f"| {name} | {adam_step_ms(kwargs, args.repeat):.1f} |")
 
     batches = math.ceil(TRAIN_USERS / BATCH)
     floor = batches * sum(flop / (r * 1e9) for r in best.values())
