@@ -13,7 +13,7 @@ from aerec.metrics import topk_items
 from aerec.models.ease import EASE
 from aerec.serve import histories, recommend_many
 from tests.conftest import block_data
-from tests.test_cli import prepared, run  # noqa: F401 (fixture)
+from tests.test_cli import run, write_ml100k
 
 VOCAB = np.array(["a", "b", "c", "d", "e"])
 
@@ -95,9 +95,16 @@ def test_a_user_with_fewer_unseen_items_than_n_gets_only_those(ease):
         recommend_many(ease, h, vocab, 0)
 
 
-def test_cli_writes_every_users_recommendations_like_the_single_user_path(prepared, tmp_path, capsys):  # noqa: F811
-    _, prep = prepared
-    assert run(capsys, "train", "popularity", "--data", prep, "--out", tmp_path / "pop", "-q")[0] == 0
+@pytest.fixture
+def prep(tmp_path, capsys):
+    """A tiny prepared ml-100k directory with a popularity model beside it (tmp_path / "pop")."""
+    out = tmp_path / "prep"
+    assert run(capsys, "prepare", "ml-100k", "--data", write_ml100k(tmp_path / "raw"), "--out", out, "--heldout-users", 8)[0] == 0
+    assert run(capsys, "train", "popularity", "--data", out, "--out", tmp_path / "pop", "-q")[0] == 0
+    return out
+
+
+def test_cli_writes_every_users_recommendations_like_the_single_user_path(prep, tmp_path, capsys):
     ids = pd.read_parquet(prep / "items.parquet")["item_id"].astype(str).tolist()
     pd.DataFrame({"who": ["x", "x", "y", "x", "z"], "what": [ids[0], ids[1], ids[2], "99999", "88888"]}).to_csv(tmp_path / "log.csv", index=False)
     out = tmp_path / "recs" / "recs.csv"
@@ -123,9 +130,7 @@ def test_cli_writes_every_users_recommendations_like_the_single_user_path(prepar
         (["--out", "recs.csv", "--unknown", "error"], "1 item id(s) not in the model's vocabulary: 99999"),
     ],
 )
-def test_cli_bad_histories_are_one_line_errors_and_write_nothing(prepared, tmp_path, capsys, monkeypatch, extra, message):  # noqa: F811
-    _, prep = prepared
-    run(capsys, "train", "popularity", "--data", prep, "--out", tmp_path / "pop", "-q")
+def test_cli_bad_histories_are_one_line_errors_and_write_nothing(prep, tmp_path, capsys, monkeypatch, extra, message):
     ids = pd.read_parquet(prep / "items.parquet")["item_id"].astype(str).tolist()
     (tmp_path / "log.csv").write_text(f"user,item\nx,{ids[0]}\nx,99999\n")
     monkeypatch.chdir(tmp_path)
@@ -134,9 +139,7 @@ def test_cli_bad_histories_are_one_line_errors_and_write_nothing(prepared, tmp_p
     assert not list(tmp_path.glob("recs*")) and not list(tmp_path.glob(".recs*"))
 
 
-def test_out_without_histories_is_refused(prepared, tmp_path, capsys):  # noqa: F811
-    _, prep = prepared
-    run(capsys, "train", "popularity", "--data", prep, "--out", tmp_path / "pop", "-q")
+def test_out_without_histories_is_refused(prep, tmp_path, capsys):
     ids = pd.read_parquet(prep / "items.parquet")["item_id"].astype(str).tolist()
     code, _, err = run(capsys, "recommend", tmp_path / "pop", "--items", ids[0], "--out", tmp_path / "r.csv")
     assert code == 1 and "--out goes with --histories" in err
