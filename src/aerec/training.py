@@ -114,7 +114,7 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
     whole update) wherever every parameter is a floating tensor on the CPU or
     a CUDA device; the update is Adam's all the same, only the order of the
     floating-point operations differs. An update of ML-1M's Mult-VAE
-    (4.56 M parameters) takes 2.8 ms fused against 11.1 ms with torch's
+    (4.56 M parameters) takes 2.7 ms fused against 11.3 ms with torch's
     default multi-tensor kernel on this project's CPU (benchmarks/bench_gemm.py,
     docs/RESULTS.md).
     """
