@@ -41,6 +41,15 @@ def test_integer_ids_match_the_vocabulary_as_written():
     np.testing.assert_array_equal(h.X.toarray(), [[1, 0, 1], [0, 1, 0]])
 
 
+def test_value_above_keeps_the_liked_rows_and_every_user():
+    data = log(["u", "u", "u", "v"], ["a", "b", "c", "d"])
+    data.value = np.array([5, 3, 4, 2], np.float32)
+    h = histories(data, VOCAB, value_above=3.5)
+    assert h.user_ids.tolist() == ["u", "v"]  # v rated nothing above 3.5 and is still served
+    np.testing.assert_array_equal(h.X.toarray(), [[1, 0, 1, 0, 0], [0, 0, 0, 0, 0]])
+    assert h.empty_users == 1 and h.unknown_interactions == 0
+
+
 def test_unknown_items_can_be_an_error_that_names_them():
     with pytest.raises(DataError, match=r"log.csv: 1 item id\(s\) not in the model's vocabulary: zz"):
         histories(log(["u", "u"], ["a", "zz"]), VOCAB, unknown="error", where="log.csv")
@@ -116,6 +125,14 @@ def test_cli_writes_every_users_recommendations_like_the_single_user_path(prep, 
     assert recs[recs.user_id == "x"]["item_id"].tolist() == [r["item_id"] for r in json.loads(single)]
     assert not list(out.parent.glob(".recs.csv.tmp-*"))
 
+    liked = [r["item_id"] for r in json.loads(run(capsys, "recommend", tmp_path / "pop", "--items", ids[0], "-n", 4, "--json")[1])]
+    rated = tmp_path / "rated.tsv"  # the low rating is on the item the liked history ranks first: it must not count as seen
+    rated.write_text(f"who\twhat\tstars\nx\t{ids[0]}\t5\nx\t{liked[0]}\t2\n")
+    code, _, err = run(capsys, "recommend", tmp_path / "pop", "--histories", rated, "--user-col", "who", "--item-col", "what",
+                       "--value-col", "stars", "--value-above", 3.5, "-n", 4, "--out", tmp_path / "liked.csv")  # fmt: skip
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "liked.csv", dtype={"item_id": str})["item_id"].tolist() == liked
+
     parquet = tmp_path / "recs.parquet"
     assert run(capsys, "recommend", tmp_path / "pop", "--histories", tmp_path / "log.csv", "--user-col", "who", "--item-col", "what", "-n", 4, "--out", parquet)[0] == 0
     pd.testing.assert_frame_equal(pd.read_parquet(parquet), recs, check_dtype=False)
@@ -128,6 +145,7 @@ def test_cli_writes_every_users_recommendations_like_the_single_user_path(prep, 
         (["--out", "recs.json"], "give a .csv, .tsv or .parquet file"),
         (["--out", "recs.csv", "--item-col", "nope"], "no column 'nope' in the header"),
         (["--out", "recs.csv", "--unknown", "error"], "1 item id(s) not in the model's vocabulary: 99999"),
+        (["--out", "recs.csv", "--value-above", "3.5"], "--value-col and --value-above go together"),
     ],
 )
 def test_cli_bad_histories_are_one_line_errors_and_write_nothing(prep, tmp_path, capsys, monkeypatch, extra, message):

@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--user-col", default="user", help="the user column (default: user)")
     g.add_argument("--item-col", default="item", help="the item column (default: item)")
     g.add_argument("--time-col", help="the timestamp column (integer seconds; orders a sequential model's histories, else file order)")
+    g.add_argument("--value-col", help="the rating/count column (with --value-above)")
+    g.add_argument("--value-above", type=float, help="keep a row only when its value is above this (e.g. 3.5, as the MovieLens protocol did for training)")
     g.add_argument("--sep", help="the field separator of a text file (default: from the extension)")
     g.add_argument("--unknown", choices=("skip", "error"), default="skip", help="items not in the model's vocabulary: drop and count them (default) or stop with an error")
     g.add_argument("--out", type=Path, help="where to write the recommendations (.csv, .tsv or .parquet), atomically")
@@ -568,9 +570,11 @@ def _recommend_histories(args, model, ids: np.ndarray) -> None:
     suffix = args.out.suffix.lower()
     if suffix not in _TABLE_SUFFIXES:
         raise ConfigError(f"--out {args.out}: give a .csv, .tsv or .parquet file")
+    if (args.value_above is None) != (args.value_col is None):
+        raise ConfigError("--value-col and --value-above go together")
     _check_writable_file(args.out, "--out")
-    log = read_table(args.histories, user=args.user_col, item=args.item_col, timestamp=args.time_col, sep=args.sep)
-    h = histories(log, ids, sequential=is_sequential(model), unknown=args.unknown, where=str(args.histories))
+    log = read_table(args.histories, user=args.user_col, item=args.item_col, value=args.value_col, timestamp=args.time_col, sep=args.sep)
+    h = histories(log, ids, sequential=is_sequential(model), unknown=args.unknown, value_above=args.value_above, where=str(args.histories))
     recs = recommend_many(model, h, ids, args.n)
     if suffix == ".parquet":
         data = recs.to_parquet(index=False)

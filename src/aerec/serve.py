@@ -12,6 +12,11 @@ Choices, each one what a batch job over a changing catalogue needs:
   "skip"``, the default), or refused with the first few ids named
   (``unknown = "error"``). A user whose every item is unknown is ranked from
   an empty history and counted in :attr:`Histories.empty_users`.
+- **Values.** With ``value_above``, only rows whose value is above it are
+  interactions (the protocol's ``rating > 3.5``, for a log of ratings
+  served to a model trained on a prepared MovieLens split); otherwise every
+  row is one. A user with no row above it is still served, from an empty
+  history.
 - **Repeats.** An item a user has several times is one interaction (the models
   read binary histories). A sequential model (SVAE) reads order instead: its
   input holds each item's 1-based position among the user's distinct items,
@@ -69,14 +74,17 @@ def _raw_ids(codes: np.ndarray, vocab: np.ndarray | None) -> np.ndarray:
     return (np.asarray(vocab)[codes] if vocab is not None else codes).astype(str)
 
 
-def histories(log: Interactions, item_ids: np.ndarray, *, sequential: bool = False, unknown: str = "skip", where: str = "histories") -> Histories:
+def histories(
+    log: Interactions, item_ids: np.ndarray, *, sequential: bool = False, unknown: str = "skip", value_above: float | None = None, where: str = "histories"
+) -> Histories:
     """Map a log of (user, item[, time]) rows onto a model's item columns.
 
     Args:
-        log: the users' interactions (values are ignored: every row is an interaction).
+        log: the users' interactions.
         item_ids: the model's item vocabulary (``items.parquet``'s ``item_id``), column order.
         sequential: build positions in time order (for a model with ``sequential = True``).
         unknown: ``"skip"`` or ``"error"`` for items not in ``item_ids`` (see the module docstring).
+        value_above: keep only rows whose value is above this (``None``: every row).
         where: the file's name for error messages.
     """
     if unknown not in UNKNOWN_ITEMS:
@@ -96,10 +104,11 @@ def histories(log: Interactions, item_ids: np.ndarray, *, sequential: bool = Fal
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         raise DataError(f"{where}: {len(missing)} item id(s) not in the model's vocabulary: {shown} (unknown = skip drops them)")
 
-    rows, cols = users[known], cols[known]
+    keep = known if value_above is None else known & (np.asarray(log.value) > value_above)  # a user below it everywhere stays, empty
+    rows, cols = users[keep], cols[keep]
     n_users = len(user_order)
     if sequential:
-        times = log.timestamp[known] if log.timestamp is not None else np.zeros(len(rows), np.int64)
+        times = log.timestamp[keep] if log.timestamp is not None else np.zeros(len(rows), np.int64)
         order = np.lexsort((np.arange(len(rows)), times, rows))  # by user, then time, then file order
         rows, cols, times = rows[order], cols[order], times[order]
         first = ~pd.DataFrame({"r": rows, "c": cols}).duplicated().to_numpy()  # each item's first occurrence
