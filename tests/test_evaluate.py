@@ -70,7 +70,7 @@ def test_matches_the_metrics_on_all_scored_users():
     scorer = LinearScorer(fold.X_in.shape[1], seed=1)
     result = evaluate(scorer, fold, ks=(20, 5))
     assert result.ks == (5, 20)
-    assert set(result.per_user) == {f"{m}@{k}" for m in ("ndcg", "recall", "precision", "hit") for k in (5, 20)}
+    assert set(result.per_user) == {f"{m}@{k}" for m in ("ndcg", "recall", "precision", "hit", "mrr", "map") for k in (5, 20)}
 
     r = result.rows
     top = topk_items(scorer(fold.X_in[r]), 20, exclude=fold.X_in[r])
@@ -136,7 +136,7 @@ def test_caller_fold_is_untouched_and_bad_arguments_raise():
 # -- summaries ---------------------------------------------------------------------------
 def make_evaluation(values, fold_in_size):
     values = np.asarray(values, dtype=float)
-    per_user = {f"{m}@10": values for m in ("ndcg", "recall", "precision", "hit")}
+    per_user = {f"{m}@10": values for m in ("ndcg", "recall", "precision", "hit", "mrr", "map")}
     return Evaluation(
         per_user=per_user,
         rows=np.arange(len(values)),

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from aerec.metrics import coverage, hit_rate, ndcg, precision, recall, topk_items
+from aerec.metrics import average_precision, coverage, hit_rate, mrr, ndcg, precision, recall, topk_items
 
-PER_USER = {"ndcg": ndcg, "recall": recall, "precision": precision, "hit": hit_rate}
+PER_USER = {"ndcg": ndcg, "recall": recall, "precision": precision, "hit": hit_rate, "mrr": mrr, "map": average_precision}
 
 
 def csr(rows_of_items, n_items):
@@ -38,6 +38,8 @@ def ref_metrics(ranked, relevant, k):
         "recall": sum(hits) / min(k, len(relevant)),
         "precision": sum(hits) / k,
         "hit": 1.0 if any(hits) else 0.0,
+        "mrr": next((1 / r for r, h in enumerate(hits, start=1) if h), 0.0),
+        "map": sum(sum(hits[:r]) / r for r, h in enumerate(hits, start=1) if h) / min(k, len(relevant)),
     }
 
 
@@ -52,6 +54,8 @@ def test_hand_computed_user():
     assert recall(topk, out, 5)[0] == pytest.approx(2 / 3)
     assert precision(topk, out, 5)[0] == pytest.approx(2 / 5)
     assert hit_rate(topk, out, 5)[0] == 1.0
+    assert mrr(topk, out, 5)[0] == pytest.approx(1 / 2)  # first hit at rank 2
+    assert average_precision(topk, out, 5)[0] == pytest.approx((1 / 2 + 2 / 3) / 3)  # P@2, P@3 over min(5, 3)
 
     # k = 2: one hit (rank 2); the ideal puts min(2, 3) = 2 relevant items on top
     assert ndcg(topk, out, 2)[0] == pytest.approx((1 / math.log2(3)) / (1 + 1 / math.log2(3)))
@@ -139,6 +143,8 @@ def test_perfect_ranking_scores_one():
     np.testing.assert_allclose(ndcg(top, out, k), 1.0)
     np.testing.assert_allclose(recall(top, out, k), 1.0)
     np.testing.assert_allclose(hit_rate(top, out, k), 1.0)
+    np.testing.assert_allclose(mrr(top, out, k), 1.0)
+    np.testing.assert_allclose(average_precision(top, out, k), 1.0)
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

@@ -42,8 +42,10 @@ METRICS: dict[str, Callable[[np.ndarray, sp.csr_matrix, int], np.ndarray]] = {
     "recall": metrics.recall,
     "precision": metrics.precision,
     "hit": metrics.hit_rate,
+    "mrr": metrics.mrr,
+    "map": metrics.average_precision,
 }
-_DISPLAY = {"ndcg": "NDCG", "recall": "Recall", "precision": "Precision", "hit": "HitRate"}
+_DISPLAY = {"ndcg": "NDCG", "recall": "Recall", "precision": "Precision", "hit": "HitRate", "mrr": "MRR", "map": "MAP"}
 
 DEFAULT_KS = (20, 50, 100)
 DEFAULT_BUCKET_EDGES = (1, 5, 10, 20, 50, 100)
@@ -59,8 +61,8 @@ class Evaluation:
     ----------
     per_user
         ``"<metric>@<k>" -> float64 (n_scored,)`` for metric in ``ndcg``,
-        ``recall``, ``precision``, ``hit`` and every k; entry i belongs to
-        fold row ``rows[i]``.
+        ``recall``, ``precision``, ``hit``, ``mrr``, ``map`` and every k;
+        entry i belongs to fold row ``rows[i]``.
     rows
         ``int64 (n_scored,)``: the fold rows that were scored (those with a
         nonempty fold-out), ascending.

@@ -22,8 +22,9 @@ rank r is in it:
 - ``DCG@k = sum_{r=1..k} rel(r) / log2(r + 1)``, ``NDCG@k = DCG@k / IDCG@k``,
 - ``Recall@k = hits@k / min(k, |I_u|)``.
 
-Precision, hit rate and catalogue coverage are the usual definitions, stated
-in each docstring.
+Precision, hit rate, reciprocal rank, average precision and catalogue
+coverage are the usual definitions (RecBole's for the last two), stated in
+each docstring.
 
 For the explicit-rating protocol (:mod:`aerec.data.ratings`), :func:`rmse`
 and :func:`mae` compare predicted with held-out ratings, one number over all
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["as_numpy_scores", "coverage", "hit_rate", "mae", "ndcg", "precision", "recall", "rmse", "topk_items"]
+__all__ = ["as_numpy_scores", "average_precision", "coverage", "hit_rate", "mae", "mrr", "ndcg", "precision", "recall", "rmse", "topk_items"]
 
 
 # -- top-k -----------------------------------------------------------------
@@ -166,6 +167,35 @@ def hit_rate(topk: np.ndarray, heldout: sp.spmatrix | sp.sparray, k: int) -> np.
     """
     hits, n_rel = _hits(topk, heldout, k)
     return _per_user(hits.any(axis=1), np.ones(len(n_rel)), n_rel)
+
+
+def mrr(topk: np.ndarray, heldout: sp.spmatrix | sp.sparray, k: int) -> np.ndarray:
+    """Reciprocal rank of the first fold-out item within the top ``k``, per user.
+
+    ``RR@k = 1 / r*`` where ``r*`` is the rank of the first relevant item, and
+    0 when none is in the top k; its mean over users is MRR@k (as RecBole's
+    ``MRR``).
+
+    Returns ``float64 (n_users,)``; ``NaN`` where the fold-out is empty.
+    """
+    hits, n_rel = _hits(topk, heldout, k)  # (n, k'), (n,)
+    first = np.argmax(hits, axis=1)  # (n,) 0-based rank of the first hit (0 when there is none)
+    rr = np.where(hits.any(axis=1), 1.0 / (first + 1), 0.0)  # (n,)
+    return _per_user(rr, np.ones(len(n_rel)), n_rel)
+
+
+def average_precision(topk: np.ndarray, heldout: sp.spmatrix | sp.sparray, k: int) -> np.ndarray:
+    """Average precision at ``k``, per user; its mean over users is MAP@k.
+
+    ``AP@k = sum_{r=1..k} P@r * rel(r) / min(k, |I_u|)``: the precision at the
+    rank of each relevant item found, over what can be found in k ranks (the
+    normalisation of RecBole's ``MAP``), so a perfect ranking scores 1.
+
+    Returns ``float64 (n_users,)``; ``NaN`` where the fold-out is empty.
+    """
+    hits, n_rel = _hits(topk, heldout, k)  # (n, k'), (n,)
+    prec = np.cumsum(hits, axis=1) / np.arange(1, hits.shape[1] + 1)  # (n, k') P@r
+    return _per_user((prec * hits).sum(axis=1), np.minimum(n_rel, k), n_rel)
 
 
 def coverage(topk: np.ndarray, n_items: int, k: int) -> float:
