@@ -146,6 +146,7 @@ def test_cli_writes_every_users_recommendations_like_the_single_user_path(prep, 
         (["--out", "recs.csv", "--item-col", "nope"], "no column 'nope' in the header"),
         (["--out", "recs.csv", "--unknown", "error"], "1 item id(s) not in the model's vocabulary: 99999"),
         (["--out", "recs.csv", "--value-above", "3.5"], "--value-col and --value-above go together"),
+        (["--out", "recs.csv", "--json"], "--json goes with --items or --user"),
     ],
 )
 def test_cli_bad_histories_are_one_line_errors_and_write_nothing(prep, tmp_path, capsys, monkeypatch, extra, message):

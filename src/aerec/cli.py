@@ -572,6 +572,8 @@ def _recommend_histories(args, model, ids: np.ndarray) -> None:
         raise ConfigError(f"--out {args.out}: give a .csv, .tsv or .parquet file")
     if (args.value_above is None) != (args.value_col is None):
         raise ConfigError("--value-col and --value-above go together")
+    if args.json:
+        raise ConfigError("--json goes with --items or --user; --histories writes --out")
     _check_writable_file(args.out, "--out")
     log = read_table(args.histories, user=args.user_col, item=args.item_col, value=args.value_col, timestamp=args.time_col, sep=args.sep)
     h = histories(log, ids, sequential=is_sequential(model), unknown=args.unknown, value_above=args.value_above, where=str(args.histories))
