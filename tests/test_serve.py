@@ -119,7 +119,7 @@ def test_cli_writes_every_users_recommendations_like_the_single_user_path(prep, 
     out = tmp_path / "recs" / "recs.csv"
     code, _, err = run(capsys, "recommend", tmp_path / "pop", "--histories", tmp_path / "log.csv", "--user-col", "who", "--item-col", "what", "-n", 4, "--out", out)
     assert code == 0, err
-    assert "3 users, 12 recommendations" in err and "dropped 2 interactions with 2 item(s)" in err and "1 user(s) had no known item" in err
+    assert "3 users, 12 recommendations" in err and "dropped 2 interactions with 2 item(s)" in err and "1 user(s) had no usable item" in err
     recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
     code, single, _ = run(capsys, "recommend", tmp_path / "pop", "--items", f"{ids[0]},{ids[1]}", "-n", 4, "--json")
     assert recs[recs.user_id == "x"]["item_id"].tolist() == [r["item_id"] for r in json.loads(single)]

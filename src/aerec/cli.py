@@ -587,7 +587,7 @@ def _recommend_histories(args, model, ids: np.ndarray) -> None:
     if h.unknown_interactions:
         note += f"; dropped {h.unknown_interactions} interactions with {len(h.unknown_items)} item(s) not in the model's vocabulary"
     if h.empty_users:
-        note += f"; {h.empty_users} user(s) had no known item and were ranked from an empty history"
+        note += f"; {h.empty_users} user(s) had no usable item (unknown or not above --value-above) and were ranked from an empty history"
     print(note, file=sys.stderr)
 
 

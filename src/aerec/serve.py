@@ -59,7 +59,7 @@ class Histories:
         X: ``(n_users, n_items)`` CSR: 1.0 per distinct known item, or for a sequential model its position.
         unknown_interactions: log rows dropped because their item is not in the vocabulary.
         unknown_items: the distinct unknown item ids, in order of first appearance.
-        empty_users: users left with no known item (ranked from an empty history).
+        empty_users: users left with no item to read: all unknown, or none above ``value_above`` (ranked from an empty history).
     """
 
     user_ids: np.ndarray
