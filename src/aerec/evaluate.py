@@ -34,7 +34,7 @@ from aerec import metrics
 from aerec.data.prepared import Fold
 from aerec.errors import ConfigError
 
-__all__ = ["Evaluation", "RatingEvaluation", "evaluate", "evaluate_ratings", "validation_ndcg", "METRICS", "DEFAULT_KS", "DEFAULT_BUCKET_EDGES"]
+__all__ = ["Evaluation", "RatingEvaluation", "evaluate", "evaluate_ratings", "rows_per_chunk", "validation_ndcg", "METRICS", "DEFAULT_KS", "DEFAULT_BUCKET_EDGES"]
 
 #: Per-user metrics computed for every cutoff, in report order.
 METRICS: dict[str, Callable[[np.ndarray, sp.csr_matrix, int], np.ndarray]] = {
@@ -168,6 +168,11 @@ class Evaluation:
         return "\n".join(lines)
 
 
+def rows_per_chunk(n_items: int, max_chunk_bytes: int) -> int:
+    """Users scored at once so that a chunk's dense float64 scores fit ``max_chunk_bytes`` (at least one)."""
+    return max(1, int(max_chunk_bytes) // (max(n_items, 1) * 8))
+
+
 def evaluate(
     score_fn: ScoreFn,
     fold: Fold,
@@ -210,7 +215,7 @@ def evaluate(
     K = min(ks[-1], n_items)  # a cutoff beyond a toy catalogue ranks the whole catalogue
 
     rows = np.flatnonzero(_row_nnz(X_out) > 0).astype(np.int64)  # (n_scored,) users with something to find
-    chunk = max(1, int(max_chunk_bytes) // (n_items * 8))
+    chunk = rows_per_chunk(n_items, max_chunk_bytes)
 
     per_user = {f"{name}@{k}": np.empty(len(rows)) for name in METRICS for k in ks}
     seen = {k: np.zeros(n_items, dtype=bool) for k in ks}  # items in anyone's top k

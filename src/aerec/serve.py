@@ -24,9 +24,9 @@ Choices, each one what a batch job over a changing catalogue needs:
   file order), by first occurrence.
 - **Fewer than n items.** A user who has interacted with all but ``j < n``
   known items gets ``j`` rows: fold-in items are never recommended.
-- **Memory.** Users are scored in chunks of ``max(1, chunk_bytes // (8 ·
-  n_items))`` rows, as in :mod:`aerec.evaluate`, so the dense score matrix of
-  all users never exists.
+- **Memory.** Users are scored in chunks of
+  :func:`aerec.evaluate.rows_per_chunk` rows, as the evaluation scores them,
+  so the dense score matrix of all users never exists.
 
 Users appear in the order of their first row in the log.
 """
@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from aerec.data.interactions import Interactions
 from aerec.data.sequential import time_positions
 from aerec.errors import ConfigError, DataError
+from aerec.evaluate import rows_per_chunk
 from aerec.metrics import as_numpy_scores, topk_items
 
 __all__ = ["Histories", "histories", "recommend_many", "UNKNOWN_ITEMS"]
@@ -116,8 +117,7 @@ def histories(
         values = time_positions(rows, times).astype(np.float32)
     else:
         values = np.ones(len(rows), np.float32)
-    X = sp.csr_matrix((values, (rows, cols)), shape=(n_users, len(vocab)), dtype=np.float32)
-    X.sum_duplicates()
+    X = sp.csr_matrix((values, (rows, cols)), shape=(n_users, len(vocab)), dtype=np.float32)  # sums repeats
     if not sequential:
         X.data[:] = 1.0  # repeats are one interaction
     return Histories(
@@ -142,7 +142,7 @@ def recommend_many(model, h: Histories, item_ids: np.ndarray, n: int, *, chunk_b
     if len(vocab) != m:
         raise ConfigError(f"the histories have {m} item columns, the vocabulary {len(vocab)}")
     k = min(n, m)
-    step = max(1, chunk_bytes // (8 * m))
+    step = rows_per_chunk(m, chunk_bytes)
     frames = []
     for start in range(0, h.X.shape[0], step):
         X = h.X[start : start + step]
