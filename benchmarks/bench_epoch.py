@@ -108,6 +108,7 @@ from aerec.data.prepared import PreparedDataset
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models import FCDAE, MultDAE, MultVAE, SwDAE
+from aerec.models.layers import BACKENDS
 from aerec.structure import learn_groups
 from aerec.structure.groups import STAGES
 from aerec.training import PRECISIONS, train
@@ -130,7 +131,7 @@ def main() -> int:
     p.add_argument("--grouping", choices=("laplacian", "svd"), default="laplacian", help="swdae: Algorithm 1 or 2 (default laplacian)")
     p.add_argument("--group-repeat", type=int, default=1, help="swdae: learn the groups this many times, print each, keep the last (default 1; 2 shows a warm second run)")
     p.add_argument("--random-groups", action="store_true", help="swdae: R random groups per item instead of learning them (epoch time only)")
-    p.add_argument("--backend", default="auto", help="swdae: decoder backend(s), comma-separated of auto, csr, dense (default auto: dense on CUDA, csr on the CPU)")
+    p.add_argument("--backend", default="auto", help="swdae: backend(s), comma-separated of auto, csr, dense, gemm (default auto: gemm on CUDA, csr on the CPU)")
     p.add_argument("--hidden", type=int, default=1000, help="fc-dae: K, the width (default 1000)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
     p.add_argument("--epochs", type=int, default=3, help="timed epochs (default 3)")
@@ -145,7 +146,7 @@ def main() -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     precisions = [q.strip() for q in args.precision.split(",") if q.strip()]
-    for name, values, allowed in (("--models", models, MODELS), ("--backend", backends, ("auto", "csr", "dense")), ("--precision", precisions, PRECISIONS)):
+    for name, values, allowed in (("--models", models, MODELS), ("--backend", backends, ("auto", *BACKENDS)), ("--precision", precisions, PRECISIONS)):
         bad = [v for v in values if v not in allowed]
         if bad or not values:
             p.error(f"{name}: {', '.join(bad) or 'empty'}; choose from {', '.join(allowed)}")

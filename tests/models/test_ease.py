@@ -81,3 +81,24 @@ def test_cuda_matches_cpu(blocks):
     searched_cpu = EASE(l2_grid=(1.0, 10.0, 100.0), device="cpu", dtype="float64").fit(train, validation=fold)
     searched_gpu = EASE(l2_grid=(1.0, 10.0, 100.0), device="cuda", dtype="float64").fit(train, validation=fold)
     assert searched_gpu.l2_ == pytest.approx(searched_cpu.l2_)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dense_gram_equals_the_sparse_one_exactly_on_counts_and_closely_on_values(dtype, monkeypatch):
+    """The GPU's Gram method (dense GEMMs over row chunks) selected on the CPU, in chunks smaller than X."""
+    import torch
+
+    from aerec.models import ease as ease_module
+
+    rng = np.random.default_rng(3)
+    X = sp.csr_matrix((rng.random((307, 41)) < 0.2).astype(np.float32))
+    monkeypatch.setattr(ease_module, "GRAM_CHUNK_ENTRIES", 41 * 100)  # chunks of 100 rows: 4 GEMMs
+    tdtype = getattr(torch, dtype)
+    dense = ease_module.gram(X, torch.device("cpu"), tdtype, method="dense")
+    sparse = ease_module.gram(X, torch.device("cpu"), tdtype, method="sparse")
+    assert torch.equal(dense, sparse)  # counts: exact
+    W = X.multiply(rng.random(X.shape)).tocsr().astype(np.float32)  # values with a full mantissa
+    # the sparse method sums in float32 even for float64 output: agreement to float32 rounding
+    torch.testing.assert_close(ease_module.gram(W, torch.device("cpu"), tdtype, method="dense"), ease_module.gram(W, torch.device("cpu"), tdtype, method="sparse"), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="gram method"):
+        ease_module.gram(X, torch.device("cpu"), tdtype, method="nope")

@@ -39,7 +39,7 @@ def test_encode_equals_the_dense_masked_product():
     torch.testing.assert_close(z, ref, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("backend", ["csr", "dense"])
+@pytest.mark.parametrize("backend", ["csr", "dense", "gemm"])
 def test_decode_and_its_gradients_equal_the_dense_masked_reference(backend):
     groups = random_structure(seed=2)
     s = Structure(groups, 12)
@@ -54,6 +54,57 @@ def test_decode_and_its_gradients_equal_the_dense_masked_reference(backend):
     rh, rw = torch.autograd.grad(ref, (h, layer.weight), g)
     torch.testing.assert_close(gh, rh)
     torch.testing.assert_close(gw, rw)
+
+
+def _masked_reference(layer, s, dtype=torch.float64):
+    return torch.zeros(s.n_items, s.n_hidden, dtype=dtype).scatter(1, s.groups, layer.weight.to(dtype))  # items x hidden
+
+
+@pytest.mark.parametrize("backend", ["csr", "gemm"])
+def test_encode_and_its_weight_gradient_equal_the_dense_masked_reference(backend):
+    s = Structure(random_structure(seed=3), 12)
+    layer = StructuredLayer(s, bias_size=12, generator=torch.Generator().manual_seed(0)).double()
+    X = sp.random(6, 30, density=0.3, format="csr", random_state=4, dtype=np.float64)
+    batch = csr_to_batch(X)
+    batch.vals = batch.vals.double()
+    z = layer.encode(batch, backend)
+    ref = torch.from_numpy(X.toarray()) @ _masked_reference(layer, s) + layer.bias
+    torch.testing.assert_close(z, ref)
+    g = torch.randn_like(z)
+    (gw,) = torch.autograd.grad(z, (layer.weight,), g)
+    (rw,) = torch.autograd.grad(ref, (layer.weight,), g)
+    torch.testing.assert_close(gw, rw)
+
+
+def test_gemm_backend_under_bf16_autocast_stays_near_the_float64_reference():
+    """The GPU's default path (bf16 autocast, gemm) selected on the CPU: bf16 operands, within bf16's error."""
+    s = Structure(random_structure(n_items=200, n_hidden=64, overlap=8, seed=5), 64)
+    enc = StructuredLayer(s, bias_size=64, generator=torch.Generator().manual_seed(0))
+    dec = StructuredLayer(s, bias_size=200, generator=torch.Generator().manual_seed(1))
+    X = sp.random(16, 200, density=0.1, format="csr", random_state=6, dtype=np.float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = dec.decode(torch.sigmoid(enc.encode(csr_to_batch(X), "gemm")), "gemm")
+    assert enc._scattered.dtype == torch.bfloat16 and dec._scattered.dtype == torch.bfloat16
+    x64 = torch.from_numpy(X.toarray()).double()
+    ref = torch.sigmoid(x64 @ _masked_reference(enc, s) + enc.bias.double()) @ _masked_reference(dec, s).T + dec.bias.double()
+    err = (y.double() - ref).norm() / ref.norm()
+    assert 1e-5 < err < 1e-2  # bf16 operands really were used, and they stay close
+    y.float().sum().backward()
+    assert enc.weight.grad.dtype == torch.float32 and torch.isfinite(enc.weight.grad).all()
+
+
+def test_gemm_backend_refuses_a_stale_backward_and_never_saves_its_copy():
+    s = Structure(random_structure(seed=7), 12)
+    layer = StructuredLayer(s, bias_size=30, generator=torch.Generator().manual_seed(0))
+    y1 = layer.decode(torch.rand(3, 12), "gemm")
+    layer.decode(torch.rand(3, 12), "gemm")  # rewrites the shared dense copy y1's backward would read
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y1.sum().backward()
+    assert set(layer.state_dict()) == {"weight", "bias"}
+    with torch.no_grad():  # the copy follows the weights: entries outside the structure stay exactly zero
+        layer.weight.mul_(2)
+    W = layer.scattered(layer.weight, torch.float32)
+    torch.testing.assert_close(W, layer.dense_weight().T)
 
 
 def test_sparse_dropout_drops_about_p_and_rescales():
@@ -77,3 +128,27 @@ def test_device_csr_batches_cover_every_row_once():
     assert {tuple(r) for r in stacked.numpy().round(6).tolist()} == rows
     order = torch.tensor([4, 0, 22])
     torch.testing.assert_close(data.batch(order).dense(), torch.from_numpy(X[[4, 0, 22]].toarray()))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@pytest.mark.parametrize("backend,autocast,tol", [("csr", False, 1e-5), ("dense", False, 1e-5), ("gemm", False, 1e-5), ("gemm", True, 1e-2), ("dense", True, 1e-2)])
+def test_cuda_layers_match_the_float64_reference(backend, autocast, tol):
+    """Each backend on the GPU, at a size where cuBLAS and cuSPARSE pick real kernels, against float64 on the CPU."""
+    s_cpu = Structure(random_structure(n_items=3000, n_hidden=1000, overlap=100, seed=8), 1000)
+    s = Structure(s_cpu.groups, 1000, "cuda")
+    enc = StructuredLayer(s, bias_size=1000, generator=torch.Generator().manual_seed(0))
+    dec = StructuredLayer(s, bias_size=3000, generator=torch.Generator().manual_seed(1))
+    X = sp.random(256, 3000, density=0.02, format="csr", random_state=9, dtype=np.float32)
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        y = dec.decode(torch.sigmoid(enc.encode(csr_to_batch(X, "cuda"), backend)), backend)
+    g = torch.randn(y.shape, generator=torch.Generator().manual_seed(2)).cuda()
+    gw_enc, gw_dec = torch.autograd.grad(y.float(), (enc.weight, dec.weight), g)
+    E, D = (torch.zeros(3000, 1000, dtype=torch.float64).scatter(1, s_cpu.groups, layer.weight.detach().cpu().double()).requires_grad_(True) for layer in (enc, dec))
+    x64 = torch.from_numpy(X.toarray()).double()
+    ref = torch.sigmoid(x64 @ E + enc.bias.detach().cpu().double()) @ D.T + dec.bias.detach().cpu().double()
+    rE, rD = torch.autograd.grad(ref, (E, D), g.cpu().double())
+    rel = lambda a, b: float((a.double().cpu() - b).norm() / b.norm())  # noqa: E731
+    assert torch.isfinite(y).all()
+    assert rel(y, ref) < tol
+    assert rel(gw_enc, rE.gather(1, s_cpu.groups)) < tol and rel(gw_dec, rD.gather(1, s_cpu.groups)) < tol

@@ -58,13 +58,15 @@ def test_overlap_must_be_below_the_group_count():
 
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
-@pytest.mark.parametrize("backend", ["csr", "dense"])
-def test_cuda_training_keeps_the_structure_and_round_trips(data, backend, tmp_path):
+@pytest.mark.parametrize("backend,precision", [("csr", "fp32"), ("dense", "fp32"), ("gemm", "fp32"), ("gemm", "bf16"), ("auto", "tf32")])
+def test_cuda_training_keeps_the_structure_and_round_trips(data, backend, precision, tmp_path):
     from aerec.artifacts import load_model, save_model
     from aerec.data.prepare import item_table
 
     train, fold = data
-    model = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=3, batch_size=32, lr=1e-2, backend=backend, device="cuda").fit(train, validation=fold)
+    model = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=3, batch_size=32, lr=1e-2, backend=backend, precision=precision, device="cuda").fit(train, validation=fold)
+    assert model.module_.backend == ("gemm" if backend == "auto" else backend)
+    assert np.isfinite(model.fit_info_["training"]["best_validation_ndcg@100"])
     for layer in (model.module_.encoder, model.module_.decoder):
         assert torch.count_nonzero(layer.dense_weight()[~layer.structure.mask().bool()]) == 0
     save_model(model, tmp_path / "m", item_table(np.arange(train.shape[1]), None))

@@ -88,7 +88,7 @@ from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.layers import Structure, StructuredLayer, dropout_dense, dropout_sparse
 from aerec.models.losses import LOSSES, reconstruction_loss
-from aerec.models.swdae import DAEModule, TorchRecommender
+from aerec.models.swdae import DAEModule, TorchRecommender, swdae_backend
 from aerec.training import TrainConfig, train
 
 
@@ -106,7 +106,7 @@ class DeepSwDAEConfig(TrainConfig):
         hidden_dropout: dropout on the innermost code; also the corruption of hidden layers in pretraining.
         loss: output likelihood: ``multinomial`` (softmax) or ``logistic`` (sigmoid outputs, Eq. 4).
         pretrain_epochs: epochs of greedy pretraining per layer (0: no pretraining, random initialisation).
-        backend: output decoder kernel: ``auto``, ``csr`` or ``dense``.
+        backend: the item layers' kernels: ``auto``, ``csr``, ``dense`` or ``gemm`` (as Sw-DAE).
         device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
@@ -182,7 +182,7 @@ class StackedSwDAEModule(nn.Module):
     def forward(self, x: SparseBatch) -> torch.Tensor:
         if self.training:
             x = dropout_sparse(x, self.input_dropout, self.generator)
-        a = torch.sigmoid(self.encoders[0].encode(x))  # (users, K_1)
+        a = torch.sigmoid(self.encoders[0].encode(x, self.backend))  # (users, K_1)
         for enc in self.encoders[1:]:
             a = torch.sigmoid(encode_dense(enc, a))  # (users, K_l)
         if self.training:
@@ -267,8 +267,7 @@ class DeepSwDAE(TorchRecommender):
         return R
 
     def _backend(self, device: torch.device) -> str:
-        b = self.config.backend
-        return b if b != "auto" else ("dense" if device.type == "cuda" else "csr")
+        return swdae_backend(self.config.backend, device)
 
     def _layer(self, item_groups: np.ndarray, K: int, level: int, device: torch.device) -> tuple[StructuredLayer, StructuredLayer]:
         """Encoder and decoder of layer ``level`` (0-based), initialised as Sw-DAE with seed ``seed + level``."""

@@ -119,13 +119,46 @@ class EASE(Recommender):
         self.n_items_ = self.B_.shape[0]
 
 
-def gram(X: sp.csr_matrix, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+GRAM_CHUNK_ENTRIES = 1 << 28  # the dense Gram method densifies about this many entries of X at a time
+
+
+def gram(X: sp.csr_matrix, device: torch.device, dtype: torch.dtype, method: str = "auto") -> torch.Tensor:
     """The dense item-item Gram matrix ``XᵀX`` (items x items) on ``device``.
 
-    Formed as a sparse product on the CPU (scipy), then densified once.
+    ``method``: ``sparse`` forms it as a sparse product on the CPU (scipy)
+    and densifies it once; ``dense`` accumulates ``X_cᵀ X_c`` over chunks of
+    rows densified on ``device``, one GEMM each (what a GPU does fast);
+    ``auto`` is ``dense`` on CUDA and ``sparse`` elsewhere. Both are exact
+    for 0/1 data: the float32 GEMMs may use TF32 tensor cores only when every
+    value of ``X`` has at most 8 significant bits (exactly a bfloat16, so
+    exactly a TF32), and they accumulate in float32, so every count below
+    2^24 comes out exact; float64 stays float64.
     """
-    G = (X.T @ X).astype(np.float64 if dtype == torch.float64 else np.float32)
-    return torch.from_numpy(G.toarray()).to(device=device, dtype=dtype)
+    if method == "auto":
+        method = "dense" if device.type == "cuda" else "sparse"
+    if method == "sparse":
+        G = (X.T @ X).astype(np.float64 if dtype == torch.float64 else np.float32)
+        return torch.from_numpy(G.toarray()).to(device=device, dtype=dtype)
+    if method != "dense":
+        raise ValueError(f"gram method {method!r}: choose auto, sparse or dense")
+    data = torch.from_numpy(np.ascontiguousarray(X.data, dtype=np.float32))
+    tf32 = dtype == torch.float32 and bool((data.to(torch.bfloat16).float() == data).all())
+    n, m = X.shape
+    chunk = max(1, min(n, GRAM_CHUNK_ENTRIES // max(m, 1)))  # rows densified at a time
+    G = torch.zeros(m, m, dtype=dtype, device=device)
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        for start in range(0, n, chunk):
+            block = X[start : start + chunk].tocoo()
+            D = torch.zeros(block.shape, dtype=dtype, device=device)
+            rows = torch.from_numpy(block.row.astype(np.int64)).to(device)
+            cols = torch.from_numpy(block.col.astype(np.int64)).to(device)
+            D.index_put_((rows, cols), torch.from_numpy(block.data).to(device=device, dtype=dtype), accumulate=True)
+            G.addmm_(D.T, D)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
+    return G
 
 
 def ease_weights(G: torch.Tensor, l2: float) -> torch.Tensor:

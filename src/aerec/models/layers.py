@@ -17,7 +17,7 @@ analysis and tests.
 The encoder exploits the input's sparsity: it touches only the non-zeros of
 the batch, ``nnz(x) * R`` multiply-adds instead of ``users * items * K``. The
 decoder must produce every item's score; it exploits the structure's sparsity
-(``users * items * R``) through one of two backends, chosen by measurement
+(``users * items * R``) through one of three backends, chosen by measurement
 (benchmarks/bench_layers.py):
 
 * ``csr``: a CSR sparse-dense product for the output and for the input
@@ -26,6 +26,17 @@ decoder must produce every item's score; it exploits the structure's sparsity
 * ``dense``: the weights scattered into a dense ``items x K`` matrix, then one
   GEMM (wasteful in FLOPs, but a GEMM; useful where dense tensor cores are
   much faster than sparse kernels).
+* ``gemm``: both layers as dense GEMMs in the compute dtype (bfloat16 under
+  ``precision = "bf16"``) on a dense ``items x K`` copy of the weights that
+  the layer keeps between steps: only the ``items x R`` structured entries are
+  rewritten each step (everything else is zero once and stays zero), the
+  encoder multiplies the densified batch, and each weight gradient is one
+  GEMM followed by a gather of the structured entries. It does ``K / R``
+  times the FLOPs the structure needs, all on tensor cores, and moves
+  ``items x R`` values per layer and step instead of ``items x K`` twice.
+
+``BACKENDS`` lists them; ``auto`` (the models' default) is ``gemm`` on CUDA
+and ``csr`` on the CPU.
 """
 
 from __future__ import annotations
@@ -37,6 +48,18 @@ import torch
 from torch import nn
 
 from aerec.batches import SparseBatch
+
+
+BACKENDS = ("csr", "dense", "gemm")
+
+
+def resolve_backend(backend: str, device: torch.device) -> str:
+    """``auto`` -> ``gemm`` on CUDA, ``csr`` elsewhere; any other name must be one of :data:`BACKENDS`."""
+    if backend == "auto":
+        return "gemm" if device.type == "cuda" else "csr"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend {backend!r}: choose auto, {', '.join(BACKENDS)}")
+    return backend
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, values: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -131,6 +154,47 @@ class _StructuredMatmul(torch.autograd.Function):
         return grad_h, grad_values, None
 
 
+def _compute_dtype(t: torch.Tensor) -> torch.dtype:
+    """The dtype a matrix product of ``t`` runs in: autocast's where autocast is on, else ``t``'s own."""
+    if torch.is_autocast_enabled(t.device.type):
+        return torch.get_autocast_dtype(t.device.type)
+    return t.dtype
+
+
+class _ScatteredGemm(torch.autograd.Function):
+    """``a @ Wᵀ`` (``transpose``) or ``a @ W`` with ``W`` (items x hidden) the layer's dense copy of its structured values.
+
+    The copy lives on the layer (:meth:`StructuredLayer.scattered`) and is
+    rewritten in place at every call, so it is saved for backward as it is:
+    a second forward before the first one's backward bumps its version and
+    torch refuses the stale backward instead of computing a wrong gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, a: torch.Tensor, values: torch.Tensor, layer: StructuredLayer, transpose: bool) -> torch.Tensor:
+        dtype = _compute_dtype(a)
+        W = layer.scattered(values, dtype)  # (items, hidden)
+        a = a.to(dtype)
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            out = a @ W.T if transpose else a @ W
+        ctx.save_for_backward(a, W)
+        ctx.groups, ctx.transpose, ctx.values_dtype = layer.structure.groups, transpose, values.dtype
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: torch.Tensor):
+        a, W = ctx.saved_tensors
+        grad_out = grad_out.to(W.dtype)
+        grad_a = grad_values = None
+        with torch.autocast(device_type=a.device.type, enabled=False):
+            if ctx.needs_input_grad[0]:
+                grad_a = grad_out @ W if ctx.transpose else grad_out @ W.T
+            if ctx.needs_input_grad[1]:
+                full = grad_out.T @ a if ctx.transpose else a.T @ grad_out  # (items, hidden)
+                grad_values = full.gather(1, ctx.groups).to(ctx.values_dtype)
+        return grad_a, grad_values, None, None
+
+
 class StructuredLayer(nn.Module):
     """Weights ``(items, R)`` on a :class:`Structure`, used as encoder or decoder."""
 
@@ -143,6 +207,22 @@ class StructuredLayer(nn.Module):
         w.uniform_(-bound, bound, generator=generator)
         self.weight = nn.Parameter(w.to(structure.device))  # (items, R)
         self.bias = nn.Parameter(torch.zeros(bias_size, device=structure.device))
+        self._scattered: torch.Tensor | None = None  # the gemm backend's dense copy; never saved
+
+    def scattered(self, values: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """The ``items x hidden`` matrix of ``values`` (``items x R``) in ``dtype``, in the layer's reused buffer.
+
+        The buffer is made (zero) on first use or when the dtype or device
+        changes; afterwards only the structured entries are written.
+        """
+        s = self.structure
+        buf = self._scattered
+        if buf is None or buf.dtype != dtype or buf.device != values.device:
+            self._scattered = None  # free the old copy before making the new one
+            buf = self._scattered = torch.zeros(s.n_items, s.n_hidden, dtype=dtype, device=values.device)
+        with torch.no_grad():
+            buf.scatter_(1, s.groups, values.detach().reshape(s.n_items, s.overlap).to(dtype))
+        return buf
 
     def dense_weight(self) -> torch.Tensor:
         """The ``hidden x items`` weight matrix, exactly zero outside the structure."""
@@ -151,8 +231,14 @@ class StructuredLayer(nn.Module):
         W.scatter_(1, s.groups, self.weight.detach())
         return W.T
 
-    def encode(self, x: SparseBatch) -> torch.Tensor:
-        """``z = x Wᵀ + b`` for a sparse batch, touching only its non-zeros: (users, hidden)."""
+    def encode(self, x: SparseBatch, backend: str = "csr") -> torch.Tensor:
+        """``z = x Wᵀ + b`` for a sparse batch: (users, hidden).
+
+        ``gemm``: one dense GEMM of the densified batch; any other backend
+        touches only the batch's non-zeros (a gather and an ``index_add``).
+        """
+        if backend == "gemm":
+            return _ScatteredGemm.apply(x.dense(), self.weight, self, False) + self.bias
         s = self.structure
         contrib = x.vals[:, None] * self.weight[x.cols]  # (nnz, R)
         target = x.rows[:, None] * s.n_hidden + s.groups[x.cols]  # (nnz, R) flat (user, hidden)
@@ -168,8 +254,10 @@ class StructuredLayer(nn.Module):
         elif backend == "dense":
             W = torch.zeros(s.n_items, s.n_hidden, device=h.device, dtype=h.dtype).scatter(1, s.groups, self.weight.to(h.dtype))
             y = h @ W.T
+        elif backend == "gemm":
+            y = _ScatteredGemm.apply(h, self.weight, self, True)
         else:
-            raise ValueError(f"unknown backend {backend!r}: csr or dense")
+            raise ValueError(f"unknown backend {backend!r}: choose {', '.join(BACKENDS)}")
         return y + self.bias
 
 
@@ -211,7 +299,7 @@ class DenseLayer(nn.Module):
         """The ``hidden x items`` weight matrix."""
         return self.effective_weight().detach().T
 
-    def encode(self, x: SparseBatch) -> torch.Tensor:
+    def encode(self, x: SparseBatch, backend: str = "dense") -> torch.Tensor:
         return sparse_batch_mm(x, self.effective_weight()) + self.bias  # (users, hidden)
 
     def decode(self, h: torch.Tensor, backend: str = "dense") -> torch.Tensor:

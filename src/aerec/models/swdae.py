@@ -47,7 +47,7 @@ from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.evaluate import validation_ndcg
 from aerec.models.base import Recommender
-from aerec.models.layers import Structure, StructuredLayer, dropout_dense, dropout_sparse
+from aerec.models.layers import BACKENDS, Structure, StructuredLayer, dropout_dense, dropout_sparse, resolve_backend
 from aerec.models.losses import LOSSES, OUTPUT_BIASES, popularity_bias, reconstruction_loss
 from aerec.models.spectra import spectra_monitor
 from aerec.training import TrainConfig, train
@@ -68,7 +68,8 @@ class SwDAEConfig(TrainConfig):
         input_dropout: the corruption: dropout on the input.
         hidden_dropout: dropout on the hidden units during training.
         loss: ``multinomial`` (softmax) or ``logistic`` (sigmoid outputs, Eq. 4).
-        backend: decoder kernel: ``auto``, ``csr`` or ``dense``.
+        backend: the layers' kernels (:mod:`aerec.models.layers`): ``auto`` (``gemm`` on CUDA, ``csr`` on the CPU),
+            ``csr``, ``dense`` or ``gemm``.
         output_bias: the decoder bias at the start: ``zero`` (as the weights' init, faithful) or ``popularity``.
         device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
         match_model: Sw-DAE-P (Sec. 5.2): ``mult-vae`` or ``mult-dae`` sets K so that
@@ -90,6 +91,14 @@ class SwDAEConfig(TrainConfig):
     device: str = "auto"
     match_model: str = ""
     match_parameters: int = 0
+
+
+def swdae_backend(backend: str, device: torch.device) -> str:
+    """The backend a config's ``backend`` names on ``device``; an unknown name is a :class:`ConfigError`."""
+    try:
+        return resolve_backend(backend, device)
+    except ValueError:
+        raise ConfigError(f"--backend {backend!r}: choose auto, {', '.join(BACKENDS)}") from None
 
 
 class DAEModule(nn.Module):
@@ -114,7 +123,7 @@ class DAEModule(nn.Module):
         """``h = sigmoid(W x~ + b)``, the input corrupted when training: (users, K)."""
         if self.training:
             x = dropout_sparse(x, self.input_dropout, self.generator)
-        return torch.sigmoid(self.encoder.encode(x))
+        return torch.sigmoid(self.encoder.encode(x, self.backend))
 
     def output(self, h: torch.Tensor) -> torch.Tensor:
         """The decoder's logits for hidden units ``h`` (dropped out when training): (users, items)."""
@@ -252,7 +261,7 @@ class SwDAE(TorchRecommender):
     def _build(self, item_groups: np.ndarray, device: torch.device) -> None:
         cfg = self.config
         structure = Structure(item_groups, cfg.n_groups, device)
-        backend = cfg.backend if cfg.backend != "auto" else ("dense" if device.type == "cuda" else "csr")
+        backend = swdae_backend(cfg.backend, device)
         init = torch.Generator().manual_seed(cfg.seed)
         encoder = StructuredLayer(structure, bias_size=structure.n_hidden, generator=init)
         decoder = StructuredLayer(structure, bias_size=structure.n_items, generator=init)
