@@ -141,6 +141,7 @@ def main() -> int:
     p.add_argument("--peak-tflops", type=float, help="the peak for %%peak (default: looked up by GPU name; n/a on the CPU)")
     p.add_argument("--precision", default="fp32", help=f"comma-separated of {', '.join(PRECISIONS)}: the model config's precision, one row each (default fp32)")
     p.add_argument("--measure-peak", action="store_true", help="also time an 8192^3 GEMM in bf16, fp32 and tf32 (CUDA only)")
+    p.add_argument("--profile", action="store_true", help="after each row, one more epoch under torch's profiler: its top kernels by self time")
     args = p.parse_args()
 
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -330,10 +331,24 @@ def time_model(model: str, backend: str, precision: str, X: sp.csr_matrix, group
     med = statistics.median(timed)
     dtype = cfg.precision  # what train() ran with: the config's own field
     steps = math.ceil(X.shape[0] / args.batch_size)
+    if args.profile:
+        profile_epoch(module, X, cfg, device)
     pct = f"{100 * dense_flop / med / 1e12 / peak:>6.2f}" if peak else f"{'n/a':>6}"
     mem = f"{torch.cuda.max_memory_allocated(device) / 2**20:>9,.0f}" if cuda else f"{'n/a':>9}"
     return (f"{model:<9} {label:<10} {device.type:<6} {dtype:<9} {steps:>5} {med:>8.3f} {min(timed):>8.3f} {epochs[0]:>8.3f} {statistics.median(loop):>8.3f}"
             f" {dense_flop:>9.3g} {dense_flop / med / 1e12:>7.2f} {pct} {needed_flop:>9.3g} {needed_flop / med / 1e12:>7.2f} {mem}")  # fmt: skip
+
+
+def profile_epoch(module, X: sp.csr_matrix, cfg, device: torch.device) -> None:
+    """One epoch of the same loop under torch's profiler; its top 15 operators by self device time, to stderr."""
+    cuda = device.type == "cuda"
+    activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
+    with torch.profiler.profile(activities=activities) as prof:
+        train(module, X, dataclasses.replace(cfg, max_epochs=1), device=device, validate=None)
+        if cuda:
+            torch.cuda.synchronize(device)
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=50), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@
 #   PY (python3)  DEVICE (cuda)  DATA (runs/synth20m)  SYNTH ("--users 116677 --items 20108 --interactions 10000000")
 #   GROUPS_K (15000)  GROUPS_R (1500)  BATCH (500)  EPOCHS (2 timed, after 1 warm-up)  SWDAE_EPOCHS (30)
 #   EVAL_EVERY (5)  PRECISION (bf16, of the train stage)  EASE_L2 (500)  TEST_ARGS (-k cuda)  BUDGET (520 s)
+#   SWDAE_ROWS ("--backend gemm,dense --precision bf16,fp32 --measure-peak"), MULTVAE_ROWS ("--precision bf16,fp32"):
+#   bench_epoch.py's options for the two epoch stages (add --profile for the profiler's top kernels of an epoch)
+# Stages can be named on the command line to run only those, in the order given: `bash gpu_session.sh setup train`.
 #
 # The device machine has no network: its own python3 (Python 3.12, torch with CUDA, numpy, scipy, pandas,
 # pyarrow, safetensors, pytest) runs aerec from the checkout through PYTHONPATH=src; `aerec` is `python3 -m aerec.cli`.
@@ -48,6 +51,7 @@ export SYNTH=${SYNTH:---users 116677 --items 20108 --interactions 10000000}
 export BATCH=${BATCH:-500} EPOCHS=${EPOCHS:-2} SWDAE_EPOCHS=${SWDAE_EPOCHS:-30} EVAL_EVERY=${EVAL_EVERY:-5}
 export PRECISION=${PRECISION:-bf16} EASE_L2=${EASE_L2:-500} TEST_ARGS=${TEST_ARGS:--k cuda}
 export MODEL_DIR=${MODEL_DIR:-runs/gpu-swdae}
+export SWDAE_ROWS=${SWDAE_ROWS:---backend gemm,dense --precision bf16,fp32 --measure-peak} MULTVAE_ROWS=${MULTVAE_ROWS:---precision bf16,fp32}
 SUMMARY="$OUT/summary.txt"
 
 aerec() { "$PY" -m aerec.cli "$@"; }
@@ -99,15 +103,17 @@ stage_tests() {
 }
 
 stage_swdae() {
-    timed "bench_epoch swdae K=$GROUPS_K R=$GROUPS_R: backends gemm,dense x bf16,fp32" \
+    # shellcheck disable=SC2086  # SWDAE_ROWS is a list of options
+    timed "bench_epoch swdae K=$GROUPS_K R=$GROUPS_R: $SWDAE_ROWS" \
         "$PY" benchmarks/bench_epoch.py --data "$DATA" --models swdae --groups "$GROUPS_K" --overlap "$GROUPS_R" --random-groups \
-        --device "$DEVICE" --batch-size "$BATCH" --backend gemm,dense --precision bf16,fp32 --epochs "$EPOCHS" --warmup 1 --measure-peak
+        --device "$DEVICE" --batch-size "$BATCH" --epochs "$EPOCHS" --warmup 1 $SWDAE_ROWS
 }
 
 stage_multvae() {
-    timed "bench_epoch mult-vae: bf16,fp32" \
+    # shellcheck disable=SC2086  # MULTVAE_ROWS is a list of options
+    timed "bench_epoch mult-vae: $MULTVAE_ROWS" \
         "$PY" benchmarks/bench_epoch.py --data "$DATA" --models mult-vae --device "$DEVICE" --batch-size "$BATCH" \
-        --precision bf16,fp32 --epochs "$EPOCHS" --warmup 1
+        --epochs "$EPOCHS" --warmup 1 $MULTVAE_ROWS
 }
 
 stage_grouping() {

@@ -1,5 +1,7 @@
 """The torch K-means on data whose clusters are known, and its pieces against brute force."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -103,3 +105,47 @@ def test_cuda_finds_the_blobs_and_repeats_itself():
     assert same_partition(a.labels.cpu().numpy(), truth)
     assert torch.equal(a.labels, b.labels)
     assert nearest_centroids(x, a.centroids, 3).device.type == "cuda"
+
+
+def reference_plusplus_upfront(points: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    """Greedy k-means++ written out in float64 numpy, fed the random numbers ``seeding="upfront"`` draws, in its order."""
+    m = points.shape[0]
+    trials = 2 + int(np.log(k))
+    gen = torch.Generator().manual_seed(seed)
+    first = int(torch.randint(m, (1,), generator=gen))
+    u = torch.rand((k, trials), generator=gen, dtype=torch.float64).numpy()
+    x = points.double().numpy()
+    chosen = [first]
+    closest = ((x - x[first]) ** 2).sum(1)
+    for j in range(1, k):
+        cum = np.cumsum(closest)
+        cands = np.minimum(np.searchsorted(cum, u[j] * cum[-1], side="right"), m - 1)
+        d = np.minimum(closest[:, None], ((x[:, None, :] - x[cands][None]) ** 2).sum(2))
+        best = int(np.argmin(d.sum(0)))
+        chosen.append(int(cands[best]))
+        closest = d[:, best]
+    return torch.from_numpy(x[chosen])
+
+
+def test_upfront_seeding_is_greedy_kmeanspp_on_its_draws():
+    """The seeding the CUDA graph replays, selected on the CPU, against a literal float64 reference."""
+    x, _ = blobs(k=8, per=25, dim=4, spread=0.5, seed=3)
+    got = kmeans_plusplus(x, 12, generator=torch.Generator().manual_seed(7), seeding="upfront")
+    ref = reference_plusplus_upfront(x, 12, 7)
+    torch.testing.assert_close(got.double(), ref)
+    assert len({tuple(r) for r in got.tolist()}) == 12
+    with pytest.raises(ValueError, match="seeding"):
+        kmeans_plusplus(x, 3, generator=torch.Generator().manual_seed(0), seeding="nope")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graph_seeding_equals_the_eager_upfront_seeding():
+    x, _ = blobs(k=30, per=60, dim=8, spread=0.5, seed=4)
+    x = x.cuda()
+    k = 3 + 1 + 2 * 64 + 17  # warm-up steps, two graph replays and an eager remainder
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed capture warns and falls back: that must not pass unseen
+        graph = kmeans_plusplus(x, k, generator=torch.Generator(device="cuda").manual_seed(1), seeding="graph")
+    eager = kmeans_plusplus(x, k, generator=torch.Generator(device="cuda").manual_seed(1), seeding="upfront")
+    assert torch.equal(graph, eager)
+    assert len({tuple(r) for r in graph.cpu().tolist()}) == k

@@ -32,6 +32,7 @@ machine), so it is used on the CPU too and scikit-learn is not needed.
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -70,13 +71,14 @@ def kmeans(
     max_iter: int = 100,
     n_init: int = 1,
     local_search: int = 0,
+    seeding: str = "auto",
 ) -> KMeansResult:
     """Cluster the rows of ``points`` ``(m, F)`` into ``k`` clusters: k-means++ seeding, then Lloyd's iterations.
 
     ``local_search`` steps of :func:`local_search_plusplus` refine the seeds
     before Lloyd's iterations. With ``n_init > 1`` the whole procedure runs
     that many times (one generator, drawn from in turn) and the run of least
-    inertia is kept.
+    inertia is kept. ``seeding`` is :func:`kmeans_plusplus`'s.
     """
     m = points.shape[0]
     if not 1 <= k <= m:
@@ -84,20 +86,20 @@ def kmeans(
     if n_init < 1 or local_search < 0:
         raise ValueError(f"kmeans: n_init={n_init} must be at least 1 and local_search={local_search} at least 0")
     sq = (points * points).sum(dim=1)  # (m,)
-    best = _kmeans_once(points, sq, k, generator, max_iter, local_search)
+    best = _kmeans_once(points, sq, k, generator, max_iter, local_search, seeding)
     for _ in range(n_init - 1):
-        run = _kmeans_once(points, sq, k, generator, max_iter, local_search)
+        run = _kmeans_once(points, sq, k, generator, max_iter, local_search, seeding)
         if run.inertia < best.inertia:
             best = run
     return best
 
 
 def _kmeans_once(
-    points: torch.Tensor, sq: torch.Tensor, k: int, generator: torch.Generator, max_iter: int, local_search: int
+    points: torch.Tensor, sq: torch.Tensor, k: int, generator: torch.Generator, max_iter: int, local_search: int, seeding: str
 ) -> KMeansResult:
     m = points.shape[0]
     with _one_cpu_thread(points.device):
-        centroids = kmeans_plusplus(points, k, generator=generator, sq_norms=sq)
+        centroids = kmeans_plusplus(points, k, generator=generator, sq_norms=sq, seeding=seeding)
         if local_search and k > 1:
             centroids = local_search_plusplus(points, centroids, local_search, generator=generator, sq_norms=sq)
     labels = torch.full((m,), -1, dtype=torch.long, device=points.device)
@@ -115,10 +117,34 @@ def _kmeans_once(
     return KMeansResult(centroids, labels, float(dist.sum()), n_iter, converged, reseeded)
 
 
+SEEDINGS = ("auto", "interleaved", "upfront", "graph")
+
+
 def kmeans_plusplus(
-    points: torch.Tensor, k: int, *, generator: torch.Generator, sq_norms: torch.Tensor | None = None
+    points: torch.Tensor, k: int, *, generator: torch.Generator, sq_norms: torch.Tensor | None = None, seeding: str = "auto"
 ) -> torch.Tensor:
-    """Greedy k-means++ seeding: ``(k, F)`` initial centroids, each one a row of ``points``."""
+    """Greedy k-means++ seeding: ``(k, F)`` initial centroids, each one a row of ``points``.
+
+    The same greedy k-means++ three ways, which differ only in how the
+    random numbers are drawn and how the ``k - 1`` steps are launched:
+
+    * ``interleaved`` (``auto`` off CUDA): each step draws its candidates'
+      uniforms, then its fallback indices, from ``generator`` as it goes;
+    * ``upfront``: every step's draws are made first, ``(k, trials)`` of
+      each, and the steps index them with a step counter held on the device,
+      so no step depends on the host;
+    * ``graph`` (``auto`` on CUDA): ``upfront``'s steps captured in a CUDA
+      graph of up to 64 steps and replayed. The greedy seeding is ``k``
+      dependent steps of about 15 tiny kernels each; launched one by one
+      they took 5.8 s at K = 15,000 on an H200 (docs/RESULTS.md), bound by
+      the launches, not the GPU. It gives exactly ``upfront``'s centroids
+      (the same kernels on the same data); where capturing fails it warns
+      and finishes the steps eagerly.
+    """
+    if seeding not in SEEDINGS:
+        raise ValueError(f"seeding={seeding!r}: choose {', '.join(SEEDINGS)}")
+    if seeding == "auto":
+        seeding = "graph" if points.device.type == "cuda" else "interleaved"
     m, device = points.shape[0], points.device
     sq = (points * points).sum(dim=1) if sq_norms is None else sq_norms  # (m,)
     trials = 2 + int(math.log(k))
@@ -126,6 +152,8 @@ def kmeans_plusplus(
     chosen = torch.empty(k, dtype=torch.long, device=device)
     chosen[0] = first[0]
     closest = _sq_dist(points, sq, points[first]).squeeze(1)  # (m,) D(x)²
+    if seeding != "interleaved":
+        return _plusplus_upfront(points, sq, k, trials, chosen, closest, generator, graph=seeding == "graph")
     for j in range(1, k):
         # Draw candidates with probability D(x)² / Σ D²; uniform if every point is already a centroid.
         cum = torch.cumsum(closest.double(), dim=0)  # (m,)
@@ -138,6 +166,52 @@ def kmeans_plusplus(
         best = torch.argmin(d.sum(dim=0))
         chosen[j] = candidates[best]
         closest = d[:, best]
+    return points[chosen].clone()
+
+
+_GRAPH_STEPS = 64  # k-means++ steps per captured CUDA graph
+
+
+def _plusplus_upfront(points, sq, k, trials, chosen, closest, generator, *, graph: bool) -> torch.Tensor:
+    """Steps 1..k-1 of greedy k-means++ with every random number drawn first; optionally replayed from a CUDA graph."""
+    m, device = points.shape[0], points.device
+    u = torch.rand((k, trials), generator=generator, device=device, dtype=torch.float64)
+    uniform = torch.randint(m, (k, trials), generator=generator, device=device)
+    closest = closest.clone()
+    j = torch.ones(1, dtype=torch.long, device=device)  # the step, on the device
+
+    def step() -> None:
+        cum = torch.cumsum(closest.double(), dim=0)  # (m,)
+        total = cum[-1]
+        candidates = torch.searchsorted(cum, u.index_select(0, j).squeeze(0) * total, right=True).clamp_(max=m - 1)
+        candidates = torch.where(total > 0, candidates, uniform.index_select(0, j).squeeze(0))  # (trials,)
+        d = torch.minimum(closest[:, None], _sq_dist(points, sq, points.index_select(0, candidates)))  # (m, trials)
+        best = torch.argmin(d.sum(dim=0), keepdim=True)  # (1,)
+        chosen.index_copy_(0, j, candidates.index_select(0, best))
+        closest.copy_(d.index_select(1, best).squeeze(1))
+        j.add_(1)
+
+    done = 1
+    if graph and k - 1 > 3 + _GRAPH_STEPS:
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up before capture (cuBLAS handles, the allocator); real steps
+                step()
+        torch.cuda.current_stream(device).wait_stream(side)
+        done += 3
+        try:
+            g = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(g):
+                for _ in range(_GRAPH_STEPS):
+                    step()  # recorded, not run
+            while done + _GRAPH_STEPS <= k:
+                g.replay()
+                done += _GRAPH_STEPS
+        except Exception as e:  # noqa: BLE001  (any capture failure: finish eagerly)
+            warnings.warn(f"k-means++: CUDA graph capture failed ({e}); seeding eagerly", stacklevel=3)
+    for _ in range(done, k):
+        step()
     return points[chosen].clone()
 
 
