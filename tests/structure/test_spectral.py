@@ -73,17 +73,18 @@ def test_laplacian_of_weighted_feedback():
     np.testing.assert_allclose(item_laplacian(sp.csr_matrix(X)).toarray(), reference_laplacian(X), atol=1e-13)
 
 
-@pytest.mark.parametrize("solver", ["propack", "arpack", "dense"])
-def test_every_cpu_solver_gives_the_leading_eigenvectors_of_delta(solver):
+@pytest.mark.parametrize("solver,tol", [("propack", 1e-9), ("arpack", 1e-9), ("dense", 1e-9), ("block-krylov", 1e-5)])
+def test_every_cpu_solver_gives_the_leading_eigenvectors_of_delta(solver, tol):
+    """``block-krylov`` is the CUDA solver (float32) selected on the CPU."""
     X = random_feedback(300, 250, 0.04, seed=0)
     delta = reference_laplacian(X.toarray())
     w, V = np.linalg.eigh(delta)
     w, V = w[::-1][:12], V[:, ::-1][:, :12]
     got, values = spectral_embedding(X, 12, seed=0, solver=solver)
-    np.testing.assert_allclose(values, w, atol=1e-9)
-    assert values[0] == pytest.approx(1.0)  # D^1/2 1 on a connected graph
-    np.testing.assert_allclose(delta @ got, got * values, atol=1e-8)
-    assert principal_cosines(got, V).min() > 1 - 1e-8
+    np.testing.assert_allclose(values, w, atol=tol)
+    assert values[0] == pytest.approx(1.0, abs=tol)  # D^1/2 1 on a connected graph
+    np.testing.assert_allclose(delta @ got, got * values, atol=10 * tol)
+    assert principal_cosines(got, V).min() > 1 - 10 * tol
     np.testing.assert_allclose(np.abs(got).max(axis=0), got[np.argmax(np.abs(got), axis=0), np.arange(12)])
 
 

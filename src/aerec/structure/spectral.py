@@ -111,8 +111,10 @@ def gram_eigenpairs(
     than ``min(n, m)``, the most ``FᵀF`` can have non-zero. ``solver`` on the
     CPU: ``"auto"`` (dense for small problems, else ARPACK), ``"arpack"``,
     ``"propack"`` (falls back to ARPACK where it does not converge,
-    :func:`propack_svds`) or ``"dense"``; the start vector comes from
-    ``seed``. On CUDA it is always :func:`block_krylov_eigh` (float32).
+    :func:`propack_svds`), ``"dense"``, or ``"block-krylov"``; the start vector
+    comes from ``seed``. On CUDA it is always ``"block-krylov"``
+    (:func:`block_krylov_eigh`, float32); selected on the CPU it runs the same
+    code there, so the GPU's solver is tested without a GPU.
     Columns get :func:`canonical_signs`.
     """
     F = sp.csr_matrix(F, dtype=np.float64)
@@ -120,7 +122,7 @@ def gram_eigenpairs(
     if not 1 <= k < min(n, m):
         raise ValueError(f"n_components={k} must be in 1..{min(n, m) - 1} (the rank of FᵀF is at most min(users, items))")
     device = torch.device(device)
-    if device.type == "cuda":
+    if device.type == "cuda" or solver == "block-krylov":
         f = torch_csr(F, device, torch.float32)  # (n, m)
         ft = torch_csr(sp.csr_matrix(F.T), device, torch.float32)  # (m, n)
         gen = torch.Generator(device=device).manual_seed(seed)
@@ -159,8 +161,8 @@ def propack_svds(A: sp.spmatrix, k: int, seed: int) -> tuple[np.ndarray, np.ndar
 
 def _pick_solver(solver: str, size: int, k: int) -> str:
     """``"auto"``: the dense solver for ``size <= DENSE_MAX_ITEMS`` or ``k >= size / 2`` (where Lanczos struggles), else ARPACK."""
-    if solver not in ("auto", "propack", "arpack", "dense"):
-        raise ValueError(f"solver={solver!r}: choose auto, propack, arpack or dense")
+    if solver not in ("auto", "propack", "arpack", "dense", "block-krylov"):
+        raise ValueError(f"solver={solver!r}: choose auto, propack, arpack, dense or block-krylov")
     if solver == "auto":
         return "dense" if size <= DENSE_MAX_ITEMS or 2 * k >= size else "arpack"
     return solver
