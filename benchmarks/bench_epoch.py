@@ -41,9 +41,10 @@ Columns:
   much for its weight gradient (its input needs none); every other layer is
   dense in its input, ``3 x 2 x users x fan_in x fan_out``, except Sw-DAE's
   decoder whose weights exist on the structure only: ``3 x 2 x users x
-  items x R``. (Sw-DAE's ``dense`` backend, the default on CUDA, executes
-  the decoder as a full ``items x K`` GEMM, i.e. ``K / R`` times the decoder's
-  needed FLOPs.) ``TF/s`` beside it is needed over the median epoch.
+  items x R``. (Sw-DAE's ``dense`` backend executes the decoder as a full
+  ``items x K`` GEMM, i.e. ``K / R`` times the decoder's needed FLOPs, and its
+  ``gemm`` backend, the default on CUDA, both layers.) ``TF/s`` beside it is
+  needed over the median epoch.
 * ``dtype``: the row's precision (below).
 * ``peak MiB``: ``torch.cuda.max_memory_allocated`` over the timed run
   (model, optimiser state, data, activations); ``n/a`` on the CPU.

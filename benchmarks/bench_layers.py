@@ -8,7 +8,7 @@ K groups, for each representation:
   non-zeros (index_add over nnz x R); decoder is a CSR sparse-dense product,
   its weight gradient a sampled dense-dense product on the structure;
 * ``gather+dense``: the same encoder; the decoder's weights scattered into a
-  dense items x K matrix, then one GEMM (aerec's default on CUDA);
+  dense items x K matrix, then one GEMM;
 * ``gemm`` (aerec's default on CUDA): both layers as GEMMs on a dense
   ``items x K`` copy of the weights kept between steps (only the structured
   entries rewritten), weight gradients gathered from one GEMM each;
