@@ -7,7 +7,7 @@ import torch
 
 from aerec.errors import ConfigError
 from aerec.models.layers import DenseLayer
-from aerec.models.swdae import DAEModule
+from aerec.models.torch_base import DAEModule
 from aerec.training import TrainConfig, train
 from tests.conftest import block_data
 

@@ -100,3 +100,17 @@ def _json_default(o):
     if isinstance(o, np.ndarray):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def fit_inputs(model: Recommender) -> dict[str, typing.Any]:
+    """The fitted models ``model.fit`` takes as arguments, loaded from the directories its config names.
+
+    FC-Prune and FC-Reg start from a saved FC-DAE (their config's ``base``); a model never reads a
+    model directory itself, so whoever fits one (``aerec train``, a search) passes
+    ``model.fit(X, ..., **fit_inputs(model))``. Empty for every other model.
+    """
+    path = getattr(model.config, "base", "")
+    if not path:
+        return {}
+    base, _, _ = load_model(path, device=getattr(model.config, "device", None))
+    return {"base": base}

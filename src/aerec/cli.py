@@ -338,7 +338,7 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from aerec.artifacts import save_model
+    from aerec.artifacts import fit_inputs, save_model
     from aerec.data.prepared import PreparedDataset
     from aerec.data.sequential import inputs_for
     from aerec.evaluate import evaluate
@@ -360,7 +360,7 @@ def cmd_train(args) -> None:
             _say(args, f"resuming from {checkpoint}")
         model.checkpoint = str(checkpoint)
     t0 = time.perf_counter()
-    model.fit(train, validation=validation, progress=_progress(args))
+    model.fit(train, validation=validation, progress=_progress(args), **fit_inputs(model))
     fit_seconds = time.perf_counter() - t0
     val = evaluate(model.score, validation, ks=(20, 50, 100))
     extra = {"data": str(args.data), "data_manifest": {k: data.manifest.get(k) for k in ("dataset", "protocol", "counts")}, "fit_seconds": round(fit_seconds, 3), "validation": val.to_json()}

@@ -13,8 +13,9 @@ predicts each held-out rating of a user and item it was trained with, and
 :func:`evaluate_ratings` reports RMSE and MAE over those ratings.
 
 Memory is bounded: users are processed in chunks of
-``max(1, max_chunk_bytes // (n_items * 8))`` rows, so the dense score matrix
-of all users never exists. Peak memory is a small multiple (about three) of
+``max(1, max_chunk_bytes // (n_items * 8))`` rows
+(:func:`aerec.protocol.ranked_chunks`, shared with the validation criterion
+models use while they fit), so the dense score matrix of all users never exists. Peak memory is a small multiple (about three) of
 ``max_chunk_bytes``: the chunk's scores, their masked copy and the int64
 partition indices (see :func:`aerec.metrics.topk_items`).
 """
@@ -28,11 +29,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from tqdm import tqdm
 
 from aerec import metrics
 from aerec.data.prepared import Fold
 from aerec.errors import ConfigError
+from aerec.protocol import PredictFn, ScoreFn, canonical, ranked_chunks, rating_predictions, row_nnz, rows_per_chunk, scored_rows, validation_ndcg
 
 __all__ = ["Evaluation", "RatingEvaluation", "evaluate", "evaluate_ratings", "rows_per_chunk", "validation_ndcg", "METRICS", "DEFAULT_KS", "DEFAULT_BUCKET_EDGES"]
 
@@ -49,9 +50,6 @@ _DISPLAY = {"ndcg": "NDCG", "recall": "Recall", "precision": "Precision", "hit":
 
 DEFAULT_KS = (20, 50, 100)
 DEFAULT_BUCKET_EDGES = (1, 5, 10, 20, 50, 100)
-
-ScoreFn = Callable[[sp.csr_matrix], Any]  # (n, n_items) numpy array or torch tensor
-
 
 @dataclass
 class Evaluation:
@@ -168,11 +166,6 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def rows_per_chunk(n_items: int, max_chunk_bytes: int) -> int:
-    """Users scored at once so that a chunk's dense float64 scores fit ``max_chunk_bytes`` (at least one)."""
-    return max(1, int(max_chunk_bytes) // (max(n_items, 1) * 8))
-
-
 def evaluate(
     score_fn: ScoreFn,
     fold: Fold,
@@ -204,8 +197,8 @@ def evaluate(
     each k. A cutoff larger than the catalogue (toy data) ranks every item;
     the metric's formula is unchanged (e.g. precision still divides by k). Users with an empty fold-out are skipped before scoring.
     """
-    X_in = _canonical(fold.X_in)
-    X_out = _canonical(fold.X_out)
+    X_in = canonical(fold.X_in)
+    X_out = canonical(fold.X_out)
     if X_in.shape != X_out.shape:
         raise ValueError(f"fold-in {X_in.shape} and fold-out {X_out.shape} differ in shape")
     n_users, n_items = X_in.shape
@@ -214,48 +207,24 @@ def evaluate(
         raise ConfigError(f"cutoffs ks must be positive integers, got {ks}")
     K = min(ks[-1], n_items)  # a cutoff beyond a toy catalogue ranks the whole catalogue
 
-    rows = np.flatnonzero(_row_nnz(X_out) > 0).astype(np.int64)  # (n_scored,) users with something to find
-    chunk = rows_per_chunk(n_items, max_chunk_bytes)
-
+    rows = scored_rows(X_out)  # (n_scored,) users with something to find
     per_user = {f"{name}@{k}": np.empty(len(rows)) for name in METRICS for k in ks}
     seen = {k: np.zeros(n_items, dtype=bool) for k in ks}  # items in anyone's top k
-    with tqdm(total=len(rows), unit="user", desc="evaluate", disable=not progress, leave=False) as bar:
-        for start in range(0, len(rows), chunk):
-            r = rows[start : start + chunk]  # (c,)
-            x_in = X_in[r]  # (c, n_items)
-            scores = score_fn(x_in)  # (c, n_items)
-            if tuple(scores.shape) != (len(r), n_items):
-                raise ValueError(f"score_fn returned shape {tuple(scores.shape)} for input {x_in.shape}")
-            top = metrics.topk_items(scores, K, exclude=x_in)  # (c, K)
-            del scores
-            x_out = X_out[r]  # (c, n_items)
-            for k in ks:
-                for name, fn in METRICS.items():  # each (c,)
-                    per_user[f"{name}@{k}"][start : start + len(r)] = fn(top, x_out, k)
-                seen[k][top[:, :k].ravel()] = True
-            bar.update(len(r))
+    for c in ranked_chunks(score_fn, X_in, X_out, rows, K, max_chunk_bytes=max_chunk_bytes, progress=progress):
+        for k in ks:
+            for name, fn in METRICS.items():  # each (c,)
+                per_user[f"{name}@{k}"][c.start : c.start + len(c.rows)] = fn(c.top, c.x_out, k)
+            seen[k][c.top[:, :k].ravel()] = True
 
     return Evaluation(
         per_user=per_user,
         rows=rows,
-        fold_in_size=_row_nnz(X_in)[rows],
+        fold_in_size=row_nnz(X_in)[rows],
         coverage={f"coverage@{k}": float(seen[k].mean()) for k in ks},
         ks=ks,
         n_users=n_users,
         n_items=n_items,
     )
-
-
-def validation_ndcg(score_fn: ScoreFn, fold: Fold, k: int = 100, *, max_chunk_bytes: int = 256 * 2**20) -> float:
-    """Mean NDCG@k over the fold's scored users: the criterion models use for
-    early stopping and hyperparameter choice (PROTOCOL.md §3). NaN when no
-    user has a nonempty fold-out."""
-    result = evaluate(score_fn, fold, ks=(k,), max_chunk_bytes=max_chunk_bytes)
-    values = result.per_user[f"ndcg@{k}"]
-    return float(values.mean()) if len(values) else float("nan")
-
-
-PredictFn = Callable[[np.ndarray, np.ndarray], Any]  # (users, items) -> (n,) ratings
 
 
 @dataclass
@@ -271,38 +240,10 @@ class RatingEvaluation:
 
 
 def evaluate_ratings(predict_fn: PredictFn, R: sp.spmatrix | sp.sparray, *, chunk: int = 1 << 20) -> RatingEvaluation:
-    """RMSE and MAE of ``predict_fn`` on the stored ratings of ``R`` (users x items).
-
-    ``predict_fn(users, items)`` receives int64 row and column indices (at
-    most ``chunk`` pairs at a time, in row-major order) and returns one
-    predicted rating per pair (a model's ``.predict``). Every stored entry of
-    ``R`` is a held-out rating, whatever its value.
-    """
-    coo = sp.coo_matrix(R)
-    order = np.lexsort((coo.col, coo.row))
-    users, items = coo.row[order].astype(np.int64), coo.col[order].astype(np.int64)
-    actual = np.asarray(coo.data[order], dtype=np.float64)
-    predicted = np.empty(len(actual), dtype=np.float64)
-    for start in range(0, len(actual), chunk):
-        stop = start + chunk
-        p = np.asarray(predict_fn(users[start:stop], items[start:stop])).ravel()
-        if p.shape != (len(users[start:stop]),):
-            raise ValueError(f"predict_fn returned {p.size} values for {len(users[start:stop])} pairs")
-        predicted[start:stop] = p
+    """RMSE and MAE of ``predict_fn`` on the stored ratings of ``R`` (users x items)
+    (:func:`aerec.protocol.rating_predictions` says how it is called)."""
+    predicted, actual = rating_predictions(predict_fn, R, chunk=chunk)
     return RatingEvaluation(metrics.rmse(predicted, actual), metrics.mae(predicted, actual), len(actual))
-
-
-def _canonical(X: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
-    """A CSR copy without duplicate or explicit-zero entries (the caller's matrix is untouched)."""
-    X = sp.csr_matrix(X, copy=True)
-    X.sum_duplicates()
-    X.eliminate_zeros()
-    return X
-
-
-def _row_nnz(X: sp.csr_matrix) -> np.ndarray:
-    """Entries per row of a canonical CSR, int64."""
-    return np.diff(X.indptr).astype(np.int64)
 
 
 def _mean_se(x: np.ndarray) -> dict[str, float | int]:

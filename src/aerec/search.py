@@ -161,7 +161,7 @@ def run_search(
     evaluate_test: bool = True,
 ) -> SearchResult:
     """Run (or resume) the search into ``out``; return the chosen trial and its test metrics."""
-    from aerec.artifacts import config_from_dict, save_model
+    from aerec.artifacts import config_from_dict, fit_inputs, save_model
     from aerec.data.prepared import PreparedDataset
     from aerec.data.sequential import inputs_for
     from aerec.evaluate import evaluate
@@ -187,7 +187,7 @@ def run_search(
         try:
             cls = MODELS[spec.model]
             model = cls(config_from_dict(cls.Config, overrides))
-            model.fit(train, validation=validation, progress=progress)
+            model.fit(train, validation=validation, progress=progress, **fit_inputs(model))
             fit_seconds = time.perf_counter() - t0
             val = evaluate(model.score, validation, ks=(20, 50, 100))
             record.update(validation=val.summary(), fit_seconds=round(fit_seconds, 3), fit_info=_brief(model.fit_info_))

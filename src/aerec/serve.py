@@ -25,7 +25,7 @@ Choices, each one what a batch job over a changing catalogue needs:
 - **Fewer than n items.** A user who has interacted with all but ``j < n``
   known items gets ``j`` rows: fold-in items are never recommended.
 - **Memory.** Users are scored in chunks of
-  :func:`aerec.evaluate.rows_per_chunk` rows, as the evaluation scores them,
+  :func:`aerec.protocol.rows_per_chunk` rows, as the evaluation scores them,
   so the dense score matrix of all users never exists.
 
 Users appear in the order of their first row in the log.
@@ -42,7 +42,7 @@ import scipy.sparse as sp
 from aerec.data.interactions import Interactions
 from aerec.data.sequential import time_positions
 from aerec.errors import ConfigError, DataError
-from aerec.evaluate import rows_per_chunk
+from aerec.protocol import rows_per_chunk
 from aerec.metrics import as_numpy_scores, topk_items
 
 __all__ = ["Histories", "histories", "recommend_many", "UNKNOWN_ITEMS"]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.numpy import load, save
 
-from aerec.artifacts import save_model
+from aerec.artifacts import fit_inputs, save_model
 from aerec.data.prepare import item_table
 from aerec.errors import ConfigError
 from aerec.models import FCDAE, Popularity
@@ -13,6 +13,11 @@ from aerec.models.fcprune import FCPrune
 from tests.conftest import block_data, split_rows
 
 FAST = {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"}
+
+
+def fitted(model, X, **kwargs):
+    """``model.fit`` with the saved base its config names loaded, as ``aerec train`` and a search pass it."""
+    return model.fit(X, **kwargs, **fit_inputs(model))
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +40,7 @@ def base(data, tmp_path_factory):
 def test_each_layer_loses_its_smallest_weights_which_stay_exactly_zero(data, base, sparsity):
     train, fold = data
     fcdae, path = base
-    model = FCPrune(**{**FAST, "max_epochs": 5}, weight_decay=1e-2, sparsity=sparsity, base=path).fit(train, validation=fold)
+    model = fitted(FCPrune(**{**FAST, "max_epochs": 5}, weight_decay=1e-2, sparsity=sparsity, base=path), train, validation=fold)
     for name in ("encoder", "decoder"):
         layer, before = getattr(model.module_, name), getattr(fcdae.module_, name).weight.detach()
         mask = layer.mask  # (items, hidden), True = kept
@@ -51,7 +56,7 @@ def test_each_layer_loses_its_smallest_weights_which_stay_exactly_zero(data, bas
 def test_global_scope_prunes_both_layers_together(data, base):
     train, _ = data
     fcdae, path = base
-    model = FCPrune(**{**FAST, "max_epochs": 1}, sparsity=0.7, prune_scope="global", base=path).fit(train)
+    model = fitted(FCPrune(**{**FAST, "max_epochs": 1}, sparsity=0.7, prune_scope="global", base=path), train)
     assert model.fit_info_["sparsity"]["overall"] == pytest.approx(0.7, abs=1e-3)
     kept = torch.cat([fcdae.module_.encoder.weight[model.module_.encoder.mask], fcdae.module_.decoder.weight[model.module_.decoder.mask]])
     removed = torch.cat([fcdae.module_.encoder.weight[~model.module_.encoder.mask], fcdae.module_.decoder.weight[~model.module_.decoder.mask]])
@@ -61,7 +66,7 @@ def test_global_scope_prunes_both_layers_together(data, base):
 def test_no_pruning_and_no_learning_keeps_the_base(data, base):
     train, fold = data
     fcdae, path = base
-    model = FCPrune(**{**FAST, "max_epochs": 1, "n_hidden": 3, "lr": 0.0}, sparsity=0.0, base=path).fit(train)
+    model = fitted(FCPrune(**{**FAST, "max_epochs": 1, "n_hidden": 3, "lr": 0.0}, sparsity=0.0, base=path), train)
     assert model.config.n_hidden == 8  # the base's width
     np.testing.assert_array_equal(model.score(fold.X_in), fcdae.score(fold.X_in))
 
@@ -78,7 +83,7 @@ def test_without_a_base_it_trains_the_same_fc_dae_first(data, base):
 
 def test_masks_are_saved_and_loading_gives_identical_scores(data, base):
     train, fold = data
-    model = FCPrune(**{**FAST, "max_epochs": 2}, sparsity=0.6, base=base[1]).fit(train)
+    model = fitted(FCPrune(**{**FAST, "max_epochs": 2}, sparsity=0.6, base=base[1]), train)
     state = load(save(model.state_dict()))  # the safetensors round trip of save_model
     assert state["encoder.mask"].dtype == np.bool_
     loaded = FCPrune(model.config)
@@ -90,9 +95,19 @@ def test_a_base_that_is_not_a_matching_fc_dae_is_a_clear_error(data, base, tmp_p
     train, _ = data
     save_model(Popularity().fit(train), tmp_path / "pop", item_table(np.arange(train.shape[1]), None))
     with pytest.raises(ConfigError, match="pop: is a popularity model"):
-        FCPrune(base=str(tmp_path / "pop"), device="cpu").fit(train)
+        fitted(FCPrune(base=str(tmp_path / "pop"), device="cpu"), train)
     with pytest.raises(ConfigError, match="has 40 items, the training data has 20"):
-        FCPrune(base=base[1], device="cpu").fit(train[:, :20])
+        fitted(FCPrune(base=base[1], device="cpu"), train[:, :20])
+
+
+def test_a_base_is_an_argument_never_read_by_the_model(data, base):
+    """The model never opens a model directory: a config naming one needs the loaded model passed in."""
+    train, _ = data
+    with pytest.raises(ConfigError, match=r"pass the loaded model, fit\(X, base=...\)"):
+        FCPrune(base=base[1], device="cpu").fit(train)
+    fcdae, _ = base
+    model = FCPrune(**{**FAST, "max_epochs": 1, "n_hidden": 3, "lr": 0.0}, sparsity=0.0).fit(train, base=fcdae)  # no path at all
+    assert model.config.n_hidden == 8
 
 
 @pytest.mark.parametrize(("option", "message"), [({"sparsity": 1.0}, "--sparsity"), ({"sparsity": -0.1}, "--sparsity"), ({"prune_scope": "row"}, "--prune-scope")])

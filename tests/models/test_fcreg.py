@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from aerec.artifacts import save_model
+from aerec.artifacts import fit_inputs, save_model
 from aerec.batches import csr_to_batch
 from aerec.data.prepare import item_table
 from aerec.errors import ConfigError
@@ -17,6 +17,11 @@ from aerec.models.layers import DenseLayer
 from tests.conftest import block_data, split_rows
 
 FAST = {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"}
+
+
+def fitted(model, X, **kwargs):
+    """``model.fit`` with the saved base its config names loaded, as ``aerec train`` and a search pass it."""
+    return model.fit(X, **kwargs, **fit_inputs(model))
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +62,11 @@ def test_a_base_gives_the_starting_weights_and_width(data, tmp_path):
     train, fold = data
     base = FCDAE(**{**FAST, "max_epochs": 3}).fit(train)
     save_model(base, tmp_path / "base", item_table(np.arange(train.shape[1]), None))
-    frozen = FCReg(**{**FAST, "n_hidden": 3, "lr": 0.0, "max_epochs": 1}, base=str(tmp_path / "base")).fit(train)
+    frozen = fitted(FCReg(**{**FAST, "n_hidden": 3, "lr": 0.0, "max_epochs": 1}, base=str(tmp_path / "base")), train)
     assert frozen.config.n_hidden == 8
     np.testing.assert_array_equal(frozen.score(fold.X_in), base.score(fold.X_in))
     with pytest.raises(ConfigError, match="has 40 items, the training data has 20"):
-        FCReg(base=str(tmp_path / "base"), device="cpu").fit(train[:, :20])
+        fitted(FCReg(base=str(tmp_path / "base"), device="cpu"), train[:, :20])
 
 
 def test_a_negative_penalty_is_a_clear_error(data):

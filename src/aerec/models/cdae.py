@@ -77,7 +77,7 @@ from aerec.data.prepared import Fold
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.layers import DenseLayer, dropout_sparse
-from aerec.models.swdae import TorchRecommender
+from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
 
 CDAE_LOSSES = ("weighted_square", "logistic")

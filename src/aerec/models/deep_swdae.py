@@ -88,7 +88,7 @@ from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.layers import Structure, StructuredLayer, dropout_dense, dropout_sparse
 from aerec.models.losses import LOSSES, reconstruction_loss
-from aerec.models.swdae import DAEModule, TorchRecommender, swdae_backend
+from aerec.models.torch_base import DAEModule, TorchRecommender, layer_backend
 from aerec.training import TrainConfig, train
 
 
@@ -267,7 +267,7 @@ class DeepSwDAE(TorchRecommender):
         return R
 
     def _backend(self, device: torch.device) -> str:
-        return swdae_backend(self.config.backend, device)
+        return layer_backend(self.config.backend, device)
 
     def _layer(self, item_groups: np.ndarray, K: int, level: int, device: torch.device) -> tuple[StructuredLayer, StructuredLayer]:
         """Encoder and decoder of layer ``level`` (0-based), initialised as Sw-DAE with seed ``seed + level``."""

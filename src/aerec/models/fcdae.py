@@ -19,7 +19,7 @@ import torch
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.layers import DenseLayer
-from aerec.models.swdae import DAEModule, TorchRecommender
+from aerec.models.torch_base import DAEModule, TorchRecommender
 from aerec.training import TrainConfig
 
 
@@ -82,13 +82,20 @@ class FCDAE(TorchRecommender):
         self._load_module_state(state)
 
 
-def load_base(path: str, n_items: int, device: str) -> FCDAE:
-    """The fitted FC-DAE saved at ``path`` that FC-Prune or FC-Reg starts from (``--base``)."""
-    from aerec.artifacts import load_model  # artifacts imports the model registry, which imports this module
+def check_base(base: FCDAE, n_items: int, where: str = "base") -> FCDAE:
+    """``base``, the fitted FC-DAE that FC-Prune or FC-Reg starts from, checked against the training data.
 
-    model, _, _ = load_model(path, device=device)
-    if model.name != "fc-dae":
-        raise ConfigError(f"--base {path}: is a {model.name} model; FC-Prune and FC-Reg start from an fc-dae model")
-    if model.n_items != n_items:
-        raise ConfigError(f"--base {path}: has {model.n_items} items, the training data has {n_items}")
-    return model
+    The model is an argument, never read here: :func:`aerec.artifacts.fit_inputs` loads the directory a
+    config's ``base`` names, so that models never read model directories themselves.
+    """
+    if getattr(base, "name", None) != "fc-dae":
+        raise ConfigError(f"{where}: is a {getattr(base, 'name', type(base).__name__)} model; FC-Prune and FC-Reg start from an fc-dae model")
+    if base.n_items != n_items:
+        raise ConfigError(f"{where}: has {base.n_items} items, the training data has {n_items}")
+    return base
+
+
+def missing_base(name: str, path: str) -> ConfigError:
+    """The error for a config that names a base directory but a ``fit`` that was given no base model."""
+    return ConfigError(f"{name}: base = {path!r} names a saved FC-DAE; pass the loaded model, fit(X, base=...) "
+                       "(aerec.artifacts.fit_inputs(model) loads it)")

@@ -45,8 +45,8 @@ import torch
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
-from aerec.evaluate import validation_ndcg
-from aerec.models.fcdae import FCDAE, FCDAEConfig, load_base
+from aerec.protocol import validation_ndcg
+from aerec.models.fcdae import FCDAE, FCDAEConfig, check_base, missing_base
 from aerec.models.layers import DenseLayer
 
 SCOPES = ("layer", "global")
@@ -103,8 +103,9 @@ class FCPrune(FCDAE):
     Config = FCPruneConfig
     Layer = MaskedDenseLayer
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> FCPrune:
-        """Train (or load) the FC-DAE, prune it, retrain the remaining connections."""
+    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, base: FCDAE | None = None) -> FCPrune:
+        """Train the FC-DAE (or start from ``base``, the fitted one the config's ``base`` names), prune it,
+        retrain the remaining connections."""
         cfg = self.config
         if not 0 <= cfg.sparsity < 1:
             raise ConfigError(f"--sparsity {cfg.sparsity}: must be in [0, 1)")
@@ -113,8 +114,10 @@ class FCPrune(FCDAE):
         X = sp.csr_matrix(X, dtype=np.float32)
         self.n_items_ = X.shape[1]
         device = resolve_device(cfg.device)
-        if cfg.base:
-            base = load_base(cfg.base, self.n_items_, cfg.device)
+        if base is not None:
+            base = check_base(base, self.n_items_, cfg.base or "base")
+        elif cfg.base:
+            raise missing_base(self.name, cfg.base)
         else:
             fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(FCDAEConfig)}
             base = FCDAE(FCDAEConfig(**fields))
@@ -131,7 +134,7 @@ class FCPrune(FCDAE):
             "base": {
                 "path": cfg.base,
                 "validation_ndcg@100": None if validation is None else validation_ndcg(base.score, validation),
-                **({} if cfg.base else {"training": base.fit_info_["training"]}),
+                **({} if cfg.base else {"training": base.fit_info_.get("training")}),
             },
             "sparsity": self.sparsity(),
             "training": training,

@@ -38,9 +38,9 @@ from aerec.batches import DeviceCSR, SparseBatch
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
-from aerec.models.fcdae import FCDAE, FCDAEConfig, load_base
+from aerec.models.fcdae import FCDAE, FCDAEConfig, check_base, missing_base
 from aerec.models.losses import reconstruction_loss
-from aerec.models.swdae import DAEModule
+from aerec.models.torch_base import DAEModule
 
 
 @dataclass
@@ -84,18 +84,20 @@ class FCReg(FCDAE):
     def _module_options(self) -> dict:
         return {"activation_l1": self.config.activation_l1}
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> FCReg:
-        """Train with the penalty, from scratch or from the ``base`` FC-DAE's weights."""
+    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, base: FCDAE | None = None) -> FCReg:
+        """Train with the penalty, from scratch or from ``base``'s weights (the fitted FC-DAE the config's ``base`` names)."""
         cfg = self.config
         if cfg.activation_l1 < 0:
             raise ConfigError(f"--activation-l1 {cfg.activation_l1}: must be at least 0")
-        if not cfg.base:
+        if base is None and cfg.base:
+            raise missing_base(self.name, cfg.base)
+        if base is None:
             super().fit(X, validation=validation, progress=progress)
         else:
             X = sp.csr_matrix(X, dtype=np.float32)
             self.n_items_ = X.shape[1]
             device = resolve_device(cfg.device)
-            self._start_from(load_base(cfg.base, self.n_items_, cfg.device), device)
+            self._start_from(check_base(base, self.n_items_, cfg.base or "base"), device)
             self.fit_info_ = {"training": self._train(X, validation, progress, device), "parameters": self.n_parameters()}
         self.fit_info_["mean_activation"] = self.mean_activation(X)
         return self

@@ -87,7 +87,7 @@ from aerec.batches import SparseBatch
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.layers import dropout_sparse, sparse_batch_mm
-from aerec.models.swdae import TorchRecommender
+from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
 
 

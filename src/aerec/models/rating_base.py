@@ -38,7 +38,7 @@ import torch
 from aerec.batches import SparseBatch, csr_to_batch
 from aerec.device import resolve_device
 from aerec.errors import ConfigError, DataError
-from aerec.evaluate import evaluate_ratings
+from aerec.protocol import validation_rmse
 from aerec.models.base import Recommender, csr_from_state, csr_state
 from aerec.models.layers import sparse_batch_mm
 from aerec.models.spectra import spectra_monitor
@@ -170,7 +170,7 @@ class TorchRatingRecommender(RatingRecommender):
         device = resolve_device(self.config.device)
         self._build(X.shape, self.global_mean_, device)
         held_out = validation is not None and validation.nnz > 0  # without validation ratings: train every epoch, keep the last
-        validate = (lambda: -evaluate_ratings(self.predict, validation).rmse) if held_out else None
+        validate = (lambda: -validation_rmse(self.predict, validation)) if held_out else None
         result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint, monitor=spectra_monitor(self.config, self.module_, X.shape[0]))
         training = result.as_dict()
         best = -training.pop("best_validation_ndcg@100")  # the loop maximised -RMSE

@@ -69,7 +69,7 @@ from aerec.batches import SparseBatch, csr_to_batch
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.multvae import kl_weight
-from aerec.models.swdae import TorchRecommender
+from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
 
 

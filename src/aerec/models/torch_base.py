@@ -1,0 +1,128 @@
+"""The shared plumbing of the torch autoencoders: :class:`TorchRecommender` and the one-hidden-layer :class:`DAEModule`.
+
+Every torch model subclasses :class:`TorchRecommender` (train ``module_`` with
+the generic loop of :mod:`aerec.training`, score, save); the denoising
+autoencoders of Sec. 5.3-5.4 (Sw-DAE, FC-DAE, FC-Prune, FC-Reg, the first
+layer of the deeper Sw-DAE) share :class:`DAEModule`. No model imports
+another model's file for its base.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from aerec.batches import SparseBatch, csr_to_batch
+from aerec.data.prepared import Fold
+from aerec.device import resolve_device
+from aerec.errors import ConfigError
+from aerec.models.base import Recommender
+from aerec.models.layers import BACKENDS, dropout_dense, dropout_sparse, resolve_backend
+from aerec.models.losses import LOSSES, OUTPUT_BIASES, popularity_bias, reconstruction_loss
+from aerec.models.spectra import spectra_monitor
+from aerec.protocol import validation_ndcg
+from aerec.training import train
+
+
+def layer_backend(backend: str, device: torch.device) -> str:
+    """The backend a config's ``backend`` names on ``device``; an unknown name is a :class:`ConfigError`."""
+    try:
+        return resolve_backend(backend, device)
+    except ValueError:
+        raise ConfigError(f"--backend {backend!r}: choose auto, {', '.join(BACKENDS)}") from None
+
+
+class DAEModule(nn.Module):
+    """The network of Eq. 4: one sigmoid hidden layer between an encoder and a decoder layer.
+
+    The layers are :class:`StructuredLayer` s for Sw-DAE and
+    :class:`~aerec.models.layers.DenseLayer` s for FC-DAE; everything else
+    (corruption, activations, dropout, loss) is shared, which is what makes
+    FC-DAE the control of Sec. 5.3-5.4.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, *, input_dropout: float, hidden_dropout: float, loss: str, backend: str, seed: int, device: torch.device) -> None:
+        super().__init__()
+        if loss not in LOSSES:
+            raise ConfigError(f"--loss {loss!r}: choose {' or '.join(LOSSES)}")
+        self.encoder, self.decoder = encoder, decoder
+        self.input_dropout, self.hidden_dropout = input_dropout, hidden_dropout
+        self.loss_name, self.backend = loss, backend
+        self.generator = torch.Generator(device=device).manual_seed(seed + 1)
+
+    def hidden(self, x: SparseBatch) -> torch.Tensor:
+        """``h = sigmoid(W x~ + b)``, the input corrupted when training: (users, K)."""
+        if self.training:
+            x = dropout_sparse(x, self.input_dropout, self.generator)
+        return torch.sigmoid(self.encoder.encode(x, self.backend))
+
+    def output(self, h: torch.Tensor) -> torch.Tensor:
+        """The decoder's logits for hidden units ``h`` (dropped out when training): (users, items)."""
+        if self.training:
+            h = dropout_dense(h, self.hidden_dropout, self.generator)
+        return self.decoder.decode(h, self.backend)
+
+    def forward(self, x: SparseBatch) -> torch.Tensor:
+        return self.output(self.hidden(x))  # (users, items) logits
+
+    def loss(self, batch: SparseBatch, step: int) -> torch.Tensor:
+        return reconstruction_loss(self(batch), batch.dense(), self.loss_name)
+
+
+class TorchRecommender(Recommender):
+    """Shared plumbing of the torch autoencoders: train ``module_`` with the generic loop, score, save.
+
+    A subclass builds ``module_`` in :meth:`_build` from its config (and,
+    when loading, from the saved arrays) and may add arrays to the state.
+    The default :meth:`fit` builds the module for the training matrix's items
+    and trains it; a model that learns something first (Sw-DAE's groups)
+    overrides it.
+    """
+
+    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> TorchRecommender:
+        X = sp.csr_matrix(X, dtype=np.float32)
+        self.n_items_ = X.shape[1]
+        device = resolve_device(self.config.device)
+        self._build(device)
+        self._start_output_bias(X)
+        training = self._train(X, validation, progress, device)
+        self.fit_info_ = {"training": training, "parameters": self.n_parameters()}
+        return self
+
+    def _start_output_bias(self, X: sp.csr_matrix) -> None:
+        """Set the decoder bias as the config's ``output_bias`` says (models without that field: left as built)."""
+        how = getattr(self.config, "output_bias", "zero")
+        if how not in OUTPUT_BIASES:
+            raise ConfigError(f"--output-bias {how!r}: choose {' or '.join(OUTPUT_BIASES)}")
+        if how == "popularity":
+            bias = self.module_.decoder.bias
+            with torch.no_grad():
+                bias.copy_(torch.from_numpy(popularity_bias(X, self.config.loss)).to(bias.device))
+
+    #: A file where the training loop saves its state after every validation and
+    #: resumes from when fitting again (``aerec train --checkpoint``); ``None``: none.
+    checkpoint: str | None = None
+
+    def _train(self, X: sp.csr_matrix, validation: Fold | None, progress: bool, device: torch.device) -> dict:
+        validate = None if validation is None else (lambda: validation_ndcg(self.score, validation))
+        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint, monitor=spectra_monitor(self.config, self.module_, X.shape[0]))
+        return result.as_dict()
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.module_.parameters())
+
+    def score(self, X_in: sp.csr_matrix) -> np.ndarray:
+        X_in = self._check_input(X_in)
+        self.module_.eval()
+        with torch.no_grad():
+            logits = self.module_(csr_to_batch(X_in, next(self.module_.parameters()).device))
+        return logits.float().cpu().numpy()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
+
+    def _load_module_state(self, state: dict[str, np.ndarray]) -> None:
+        self.module_.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
+        self.module_.eval()
