@@ -41,7 +41,6 @@ This module reads JSON and draws; it never imports torch.
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
@@ -50,80 +49,12 @@ import shlex
 import shutil
 import tomllib
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aerec import paper
 from aerec.atomic import atomic_dir
 from aerec.errors import ConfigError
-from aerec.search import variant
-
-SELECT = "ndcg@100"  # the selection metric of aerec.search
-PAPER_LABEL = "paper (ML-20M)"
-
-
-@dataclass
-class Search:
-    """A finished search directory as read from disk."""
-
-    path: Path
-    summary: dict
-    spec: dict | None
-    sweep: list | None
-    command: str | None = None
-    spec_toml: str = ""
-    name: str = ""  # the path relative to the run directory
-
-    @property
-    def model(self) -> str:
-        return str(self.summary.get("model", "?"))
-
-    @property
-    def variant(self) -> str:
-        """The model's row name: ``swdae-p`` for a parameter-matched Sw-DAE (or a search directory of that name)."""
-        if self.model == "swdae" and self.path.name == "swdae-p":
-            return "swdae-p"
-        return variant(self.model, (self.spec or {}).get("fixed"), (self.summary.get("best") or {}).get("params"))
-
-    @property
-    def dataset(self) -> str:
-        return Path(str(self.summary.get("data", "?"))).name or "?"
-
-    def test(self, metric: str) -> dict | None:
-        t = (self.summary.get("test") or {}).get("summary") or {}
-        return t.get(metric)
-
-    def validation(self, metric: str = SELECT) -> dict | None:
-        best = self.summary.get("best") or {}
-        return (best.get("validation") or {}).get(metric)
-
-
-@dataclass
-class _Page:
-    """The HTML being written and the figures to save beside it."""
-
-    parts: list[str] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)  # file name -> matplotlib Figure
-    files: dict[str, Path] = field(default_factory=dict)  # file name -> a file made elsewhere, copied as is (aerec genres' PNGs)
-
-    def add(self, *lines: str) -> None:
-        self.parts.extend(lines)
-
-    def figure(self, stem: str, fig, alt: str, commands: list[str], caption: str) -> None:
-        name = f"fig{len(self.figures) + 1:02d}-{_slug(stem)}.png"
-        self.figures[name] = fig
-        self.add(
-            "<figure>",
-            f'<img src="{esc(name)}" alt="{esc(alt)}">',
-            f"<figcaption>{esc(caption)}</figcaption>",
-            _commands(commands),
-            "</figure>",
-        )
-
-
-def esc(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+from aerec.report_html import PAPER_LABEL, SELECT, Page, Search, esc, fmt_num, fmt_pm, fmt_value, html_commands, html_thead, new_figure, read_json, rel_path, slug
 
 
 def find_searches(run_dir: str | Path) -> tuple[list[Path], list[Path]]:
@@ -140,10 +71,10 @@ def find_searches(run_dir: str | Path) -> tuple[list[Path], list[Path]]:
 
 
 def load_search(path: Path, run_dir: Path) -> Search:
-    summary = _read_json(path / "summary.json")
-    spec = _read_json(path / "spec.json") if (path / "spec.json").is_file() else None
-    sweep = _read_json(path / "sweep.json") if (path / "sweep.json").is_file() else None
-    s = Search(path, summary, spec, sweep, name=_rel(path, run_dir))
+    summary = read_json(path / "summary.json")
+    spec = read_json(path / "spec.json") if (path / "spec.json").is_file() else None
+    sweep = read_json(path / "sweep.json") if (path / "sweep.json").is_file() else None
+    s = Search(path, summary, spec, sweep, name=rel_path(path, run_dir))
     if spec is not None:
         s.spec_toml = spec_as_toml(spec)
         s.command = search_command(path, spec)
@@ -173,8 +104,8 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 
 # -- the page ---------------------------------------------------------------------------
-def _build(run_dir: Path, out: Path, searches: list[Search], unfinished: list[Path]) -> _Page:
-    page = _Page()
+def _build(run_dir: Path, out: Path, searches: list[Search], unfinished: list[Path]) -> Page:
+    page = Page()
     title = f"aerec report: {run_dir}"
     page.add("<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{esc(title)}</title>", f"<style>{_CSS}</style>", "</head><body>")
     page.add(f"<h1>{esc(title)}</h1>")
@@ -185,12 +116,12 @@ def _build(run_dir: Path, out: Path, searches: list[Search], unfinished: list[Pa
     if (run_dir / "run.json").is_file() and (run_dir / "config.toml").is_file():  # an `aerec experiment` run (config.toml: its file's copy)
         experiment = shlex.join(["aerec", "experiment", str(run_dir / "config.toml"), "--out", str(run_dir)])
         made_by.insert(0, experiment)
-        description = _read_json(run_dir / "run.json").get("description")
+        description = read_json(run_dir / "run.json").get("description")
         if description:
             page.add(f"<p>{esc(description)}</p>")
         for s in searches:
             s.command = s.command or f"{experiment}  # its cell {s.name}"
-    page.add(_commands(made_by, label="made by"))
+    page.add(html_commands(made_by, label="made by"))
     by_dataset: dict[str, list[Search]] = {}
     for s in searches:
         by_dataset.setdefault(s.dataset, []).append(s)
@@ -198,13 +129,13 @@ def _build(run_dir: Path, out: Path, searches: list[Search], unfinished: list[Pa
 
     analyses = find_analyses(run_dir, out)
     extra = "".join(f'<li><a href="#{esc(anchor)}">{esc(label)}</a></li>' for anchor, label in analyses.nav(searches))
-    page.add("<nav><ul>" + "".join(f'<li><a href="#data-{esc(_slug(d))}">{esc(d)}</a></li>' for d in sorted(by_dataset)) + extra + '<li><a href="#paper">the paper\'s numbers</a></li></ul></nav>')
+    page.add("<nav><ul>" + "".join(f'<li><a href="#data-{esc(slug(d))}">{esc(d)}</a></li>' for d in sorted(by_dataset)) + extra + '<li><a href="#paper">the paper\'s numbers</a></li></ul></nav>')
     for dataset in sorted(by_dataset):
         _dataset_section(page, dataset, by_dataset[dataset])
     analyses_sections(page, analyses, searches)
     if unfinished:
         page.add("<h2>Unfinished searches</h2>", "<p>These directories hold a spec.json but no summary.json (running, stopped or failed before the end); they are left out above.</p>", "<ul>")
-        page.add(*(f"<li><code>{esc(_rel(p, run_dir))}</code></li>" for p in unfinished), "</ul>")
+        page.add(*(f"<li><code>{esc(rel_path(p, run_dir))}</code></li>" for p in unfinished), "</ul>")
     _paper_section(page)
     page.add("</body></html>")
     return page
@@ -227,7 +158,7 @@ def one_per_model(searches: list[Search]) -> list[Search]:
     return list(best.values())
 
 
-def _dataset_section(page: _Page, dataset: str, searches: list[Search]) -> None:
+def _dataset_section(page: Page, dataset: str, searches: list[Search]) -> None:
     def by_test(rows):
         return sorted(rows, key=lambda s: (-(s.test(SELECT) or {}).get("mean", -math.inf), s.name))
 
@@ -235,7 +166,7 @@ def _dataset_section(page: _Page, dataset: str, searches: list[Search]) -> None:
     ranked = by_test(one_per_model(searches))
     count = Counter(s.variant for s in searches)
     data_paths = sorted({str(s.summary.get("data")) for s in searches})
-    page.add(f'<section id="data-{esc(_slug(dataset))}">', f"<h2>{esc(dataset)}</h2>")
+    page.add(f'<section id="data-{esc(slug(dataset))}">', f"<h2>{esc(dataset)}</h2>")
     page.add(f"<p>Our data: <code>{esc(', '.join(data_paths))}</code>. The <em>{esc(PAPER_LABEL)}</em> columns are Table 3 (a) of the paper, "
              "measured on ML-20M, not on this dataset.</p>")  # fmt: skip
     page.add("<h3>Leaderboard</h3>")
@@ -263,26 +194,26 @@ def _dataset_section(page: _Page, dataset: str, searches: list[Search]) -> None:
     page.add("</section>")
 
 
-def _leaderboard(page: _Page, dataset: str, rows: list[Search], count: dict[str, int]) -> list[str]:
+def _leaderboard(page: Page, dataset: str, rows: list[Search], count: dict[str, int]) -> list[str]:
     """The table of ``rows`` with the commands and specs under it; returns the commands."""
     page.add("<table>")
-    page.add(_thead([("", ["model", "search"]), (f"ours ({dataset})", ["test NDCG@100", "test Recall@20", "test Recall@50", "val NDCG@100", "chosen on validation", "trials", "of searches"]),
+    page.add(html_thead([("", ["model", "search"]), (f"ours ({dataset})", ["test NDCG@100", "test Recall@20", "test Recall@50", "val NDCG@100", "chosen on validation", "trials", "of searches"]),
                      (f"{PAPER_LABEL}, Table 3 (a), test", ["NDCG@100", "Recall@20", "Recall@50"])]), "<tbody>")  # fmt: skip
     for s in rows:
         p = paper.table3_row(s.variant) or {}
         status = _status(s)
         cells = [s.variant, s.name]
-        cells += [_pm(s.test(m)) if status is None else status for m in paper.METRICS]
-        cells += [_pm(s.validation()) if status is None else status, _chosen(s), _trials(s), str(count.get(s.variant, 1))]
-        cells += [_num(p.get(m)) for m in paper.METRICS]
+        cells += [fmt_pm(s.test(m)) if status is None else status for m in paper.METRICS]
+        cells += [fmt_pm(s.validation()) if status is None else status, _chosen(s), _trials(s), str(count.get(s.variant, 1))]
+        cells += [fmt_num(p.get(m)) for m in paper.METRICS]
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     page.add("</tbody></table>")
     commands = [s.command or f"aerec search SPEC.toml --out {shlex.quote(str(s.path))}  # SPEC.toml: see the spec below" for s in rows]
-    page.add(_commands(commands), _spec_details(rows))
+    page.add(html_commands(commands), _spec_details(rows))
     return commands
 
 
-def _sweep_section(page: _Page, s: Search) -> None:
+def _sweep_section(page: Page, s: Search) -> None:
     rows = s.sweep or []
     names = sorted({k for r in rows for k in r["params"]})
     chosen = (s.summary.get("best") or {}).get("params")
@@ -294,20 +225,20 @@ def _sweep_section(page: _Page, s: Search) -> None:
     groups = [("", names), (f"ours ({s.dataset})", ["status", "val NDCG@100", "test NDCG@100", "test Recall@20", "test Recall@50", "chosen on validation"])]
     if table is not None:
         groups.append((f"{PAPER_LABEL}, {table.name}, test", ["NDCG@100", "Recall@20", "Recall@50"]))
-    page.add("<table>", _thead(groups), "<tbody>")
+    page.add("<table>", html_thead(groups), "<tbody>")
     for r in rows:
         test = (r.get("test") or {}).get("summary") or {}
         ok = r["status"] == "ok"
-        cells = [_value(r["params"].get(n)) for n in names] + [r["status"], _pm((r.get("validation") or {}).get(SELECT)) if ok else "–"]
-        cells += [_pm(test.get(m)) if test else ("not kept" if ok else "–") for m in paper.METRICS]
+        cells = [fmt_value(r["params"].get(n)) for n in names] + [r["status"], fmt_pm((r.get("validation") or {}).get(SELECT)) if ok else "–"]
+        cells += [fmt_pm(test.get(m)) if test else ("not kept" if ok else "–") for m in paper.METRICS]
         cells.append("★" if r["params"] == chosen else "")
         if table is not None:
             p = _lookup(by_value, r["params"].get(names[0])) or {}
-            cells += [_num(p.get(m)) for m in paper.METRICS]
+            cells += [fmt_num(p.get(m)) for m in paper.METRICS]
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
     page.add("</tbody></table>")
     commands = [s.command or f"aerec search SPEC.toml --out {shlex.quote(str(s.path))}  # SPEC.toml: see the spec below"]
-    page.add(_commands(commands), _spec_details([s]))
+    page.add(html_commands(commands), _spec_details([s]))
     if any(r["status"] == "ok" for r in rows):
         caption = f"Left: validation and test NDCG@100 (±1 s.e.) of {s.model} on {s.dataset} over {', '.join(names)}; right: test Recall@20 and Recall@50 (±1 s.e.); dotted: the value chosen on validation"
         if table is not None:
@@ -315,7 +246,7 @@ def _sweep_section(page: _Page, s: Search) -> None:
         page.figure(f"{s.name}-sweep", _sweep_plot(s, rows, names, by_value), f"NDCG@100, Recall@20 and Recall@50 over {', '.join(names)} for {s.model}", commands, caption + ".")
 
 
-def _paper_section(page: _Page) -> None:
+def _paper_section(page: Page) -> None:
     page.add('<section id="paper">', "<h2>The paper's numbers</h2>",
              "<p>As published in Khawar, Poon and Zhang, <em>Learning the Structure of Auto-Encoding Recommenders</em> (WWW 2020), "
              "on ML-20M, Netflix and MSD; kept in <code>aerec.paper</code>. None of these were measured here.</p>")  # fmt: skip
@@ -328,27 +259,23 @@ def _paper_section(page: _Page) -> None:
     page.add("</section>")
 
 
-def _paper_table(page: _Page, t: paper.PaperTable, keys, labels) -> None:
+def _paper_table(page: Page, t: paper.PaperTable, keys, labels) -> None:
     page.add(f"<h3>{esc(t.name)}: {esc(t.dataset)}</h3>", f"<p>{esc(t.caption)}</p>", "<table>")
     fmt = ".3f" if set(keys) <= set(paper.METRICS) else "g"  # Table 2 mixes millions, metrics and percentages
     page.add("<thead><tr><th>row</th>" + "".join(f"<th>{esc(h)}</th>" for h in labels) + "</tr></thead><tbody>")
     for label, row in t.rows.items():
-        page.add(f"<tr><td>{esc(label)}</td>" + "".join(f"<td>{esc(_num(row.get(k), fmt))}</td>" for k in keys) + "</tr>")
-    page.add("</tbody></table>", _commands([f"the paper, {t.name} ({t.dataset}); aerec.paper"], label="source"))
+        page.add(f"<tr><td>{esc(label)}</td>" + "".join(f"<td>{esc(fmt_num(row.get(k), fmt))}</td>" for k in keys) + "</tr>")
+    page.add("</tbody></table>", html_commands([f"the paper, {t.name} ({t.dataset}); aerec.paper"], label="source"))
 
 
 # -- figures ------------------------------------------------------------------------------
-def _figure(width: float, height: float):
-    from matplotlib.figure import Figure  # a Figure saves itself through the Agg canvas; no pyplot state
-
-    return Figure(figsize=(width, height), layout="constrained")
 
 
 def _bar_chart(dataset: str, searches: list[Search]):
     labels = [s.variant if s.name == s.variant else f"{s.variant} ({s.name})" for s in searches]
     means = [s.test(SELECT)["mean"] for s in searches]
     errs = [s.test(SELECT).get("se") or 0.0 for s in searches]
-    fig = _figure(7.5, 0.45 * len(searches) + 1.6)
+    fig = new_figure(7.5, 0.45 * len(searches) + 1.6)
     ax = fig.add_subplot()
     y = list(range(len(searches)))
     ax.barh(y, means, xerr=errs, color="#4c78a8", ecolor="#222", capsize=3, label=f"ours ({dataset}, test)")
@@ -369,7 +296,7 @@ def _sweep_plot(s: Search, rows: list[dict], names: list[str], by_value: dict):
     xs_raw = [r["params"].get(names[0]) for r in ok] if len(names) == 1 else None
     numeric = xs_raw is not None and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs_raw)
     xs = xs_raw if numeric else list(range(len(ok)))
-    fig = _figure(12.0, 4.2)
+    fig = new_figure(12.0, 4.2)
     ax = fig.add_subplot(1, 2, 1)
     recall_ax = fig.add_subplot(1, 2, 2, sharex=ax)  # Figure 7: shares the swept axis, its scale and ticks
     val = [(r.get("validation") or {}).get(SELECT) or {} for r in ok]
@@ -384,7 +311,7 @@ def _sweep_plot(s: Search, rows: list[dict], names: list[str], by_value: dict):
     if numeric and min(xs) > 0 and max(xs) / min(xs) >= 100:
         ax.set_xscale("log")
     if not numeric:
-        ax.set_xticks(xs, [", ".join(f"{k}={_value(v)}" for k, v in r["params"].items()) for r in ok], rotation=30, ha="right", fontsize="small")
+        ax.set_xticks(xs, [", ".join(f"{k}={fmt_value(v)}" for k, v in r["params"].items()) for r in ok], rotation=30, ha="right", fontsize="small")
     ax.set_xlabel(names[0] if len(names) == 1 else "trial")
     ax.set_ylabel("NDCG@100")
     ax.set_title(f"{s.model} on {s.dataset}: NDCG@100 over {', '.join(names)}")
@@ -410,7 +337,7 @@ def search_command(path: Path, spec: dict) -> str | None:
                 matches.append((str(raw.get("data")) != str(spec.get("data")), toml_path))  # a file naming the same data first
         if matches:
             other_data, toml_path = min(matches)
-            cmd = ["aerec", "search", str(toml_path.relative_to(root)), "--out", _rel(path, root, absolute=Path.cwd())]
+            cmd = ["aerec", "search", str(toml_path.relative_to(root)), "--out", rel_path(path, root, absolute=Path.cwd())]
             return shlex.join(cmd + (["--data", str(spec.get("data"))] if other_data else []))
     return None
 
@@ -455,16 +382,6 @@ _CSS = (
 )
 
 
-def _thead(groups: list[tuple[str, list[str]]]) -> str:
-    """Two header rows: a label spanning each group's columns, then the columns."""
-    top = "".join(f'<th colspan="{len(cols)}">{esc(label)}</th>' for label, cols in groups)
-    return f"<thead><tr>{top}</tr><tr>" + "".join(f"<th>{esc(c)}</th>" for _, cols in groups for c in cols) + "</tr></thead>"
-
-
-def _commands(commands: list[str], label: str = "made by") -> str:
-    return f'<div class="cmd">{esc(label)}:' + "".join(f"<code>{esc(c)}</code>" for c in commands) + "</div>"
-
-
 def _spec_details(searches: list[Search]) -> str:
     parts = [f"<details><summary>spec of {esc(s.name)} (spec.json as TOML)</summary><pre>{esc(s.spec_toml)}</pre></details>" for s in searches if s.spec_toml]
     return "".join(parts)
@@ -482,7 +399,7 @@ def _chosen(s: Search) -> str:
     best = s.summary.get("best")
     if best is None:
         return "–"
-    return ", ".join(f"{k}={_value(v)}" for k, v in best["params"].items()) or "(defaults)"
+    return ", ".join(f"{k}={fmt_value(v)}" for k, v in best["params"].items()) or "(defaults)"
 
 
 def _trials(s: Search) -> str:
@@ -490,49 +407,10 @@ def _trials(s: Search) -> str:
     return f"{n}" + (f" ({failed} failed)" if failed else "")
 
 
-def _pm(d: dict | None) -> str:
-    if not d or d.get("mean") is None:
-        return "–"
-    return f"{d['mean']:.4f}\u00a0±\u00a0{d['se']:.4f}" if d.get("se") is not None else f"{d['mean']:.4f}"  # no break inside
-
-
-def _num(v, fmt: str = ".3f") -> str:
-    """A published number as the paper prints it (metrics to three decimals)."""
-    return "–" if v is None else format(v, fmt)
-
-
-def _value(v) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 def _lookup(by_value: dict, v):
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     return next((row for k, row in by_value.items() if math.isclose(k, v, rel_tol=1e-9)), None)
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "x"
-
-
-def _rel(path: Path, root: Path, absolute: Path | None = None) -> str:
-    """``path`` relative to ``root`` when inside it (else as given, or relative to ``absolute``)."""
-    try:
-        return str(path.resolve().relative_to(root.resolve())) or "."
-    except ValueError:
-        if absolute is not None:
-            try:
-                return str(path.resolve().relative_to(absolute.resolve()))
-            except ValueError:
-                pass
-        return str(path)
-
-
-def _read_json(path: Path) -> dict | list:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"{path}: cannot read it as JSON ({e})") from None
 
 
 def _toml_key(k: str) -> str:

@@ -41,7 +41,7 @@ import numpy as np
 
 from aerec import paper
 from aerec.errors import ConfigError
-from aerec.report import PAPER_LABEL, Search, _commands, _figure, _num, _Page, _pm, _read_json, _rel, _slug, _thead, esc
+from aerec.report_html import PAPER_LABEL, Page, Search, esc, fmt_num, fmt_pm, html_commands, html_thead, new_figure, read_json, rel_path, slug
 
 COLD_START_BELOW = 20  # fold-in items; RESULTS.md's threshold (the paper gives none)
 COLD_START_EDGES = (5, 10, 20, 50, 100)  # buckets [5, 10), ..., [100, inf); a leading [0, 5) only when such users exist
@@ -105,7 +105,7 @@ class Analyses:
         links = []
         if self.groupings or grouping_sweeps(searches):
             links.append(("table6", "Table 6: Algorithm 1 against 2"))
-        links += [(f"genres-{_slug(g.name)}", f"genres: {g.name}") for g in self.genres]
+        links += [(f"genres-{slug(g.name)}", f"genres: {g.name}") for g in self.genres]
         return links
 
 
@@ -145,7 +145,7 @@ def find_analyses(run_dir: Path, out: Path) -> Analyses:
 
 
 def _genres_run(path: Path, run_dir: Path) -> GenresRun | None:
-    result = _read_json(path)
+    result = read_json(path)
     if not isinstance(result, dict) or not GENRES_KEYS <= result.keys():
         return None  # some other genres.json
     try:  # what the section reads, checked now so that a broken file is one line before anything is written
@@ -158,11 +158,11 @@ def _genres_run(path: Path, run_dir: Path) -> GenresRun | None:
         int(result["random"]["shuffles"]), int(result["random"]["seed"]), int(result["top"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ConfigError(f"{path}: not a genres.json as `aerec genres --out` writes it ({type(e).__name__}: {e})") from None
-    return GenresRun(path.parent, result, _rel(path.parent, run_dir))
+    return GenresRun(path.parent, result, rel_path(path.parent, run_dir))
 
 
 def _grouping_run(path: Path, run_dir: Path) -> GroupingRun | None:
-    summary = _read_json(path)
+    summary = read_json(path)
     if not isinstance(summary, dict) or not GROUPING_KEYS <= summary.keys():
         return None  # not an `aerec groups` summary
     t = summary["timings"]
@@ -170,7 +170,7 @@ def _grouping_run(path: Path, run_dir: Path) -> GroupingRun | None:
         raise ConfigError(f"{path}: its timings must map stage names to seconds (as `aerec groups --timings-out` writes them)")
     if not all(isinstance(summary[k], int) and not isinstance(summary[k], bool) for k in ("K", "R", "F")):
         raise ConfigError(f"{path}: K, R and F must be integers (as `aerec groups --timings-out` writes them)")
-    return GroupingRun(path, summary, {str(k): float(v) for k, v in t.items()}, _rel(path, run_dir))
+    return GroupingRun(path, summary, {str(k): float(v) for k, v in t.items()}, rel_path(path, run_dir))
 
 
 def grouping_sweeps(searches: list[Search]) -> list[Search]:
@@ -208,26 +208,26 @@ def cold_start(path: Path, below: int = COLD_START_BELOW, edges=COLD_START_EDGES
     return ev.by_bucket((0, below))[0], ev.by_bucket(edges), ev.n_scored
 
 
-def cold_start_section(page: _Page, dataset: str, searches: list[Search], below: int = COLD_START_BELOW) -> None:
+def cold_start_section(page: Page, dataset: str, searches: list[Search], below: int = COLD_START_BELOW) -> None:
     """Table 7 for one dataset's searches (those with test/per_user.parquet), then NDCG@100 by fold-in bucket."""
     found = [(s, c) for s in searches if (c := cold_start(s.path, below)) is not None]
     if not found:
         return
     commands = [s.command or f"aerec search SPEC.toml --out {shlex.quote(str(s.path))}  # SPEC.toml: see the spec above" for s, _ in found]
-    page.add(f'<h3 id="cold-start-{esc(_slug(dataset))}">Cold start (Table 7): test users with fewer than {below} fold-in items</h3>')
+    page.add(f'<h3 id="cold-start-{esc(slug(dataset))}">Cold start (Table 7): test users with fewer than {below} fold-in items</h3>')
     sizes = sorted({(c[0]["n"], c[2]) for _, c in found})
     users = "; ".join(f"{n} of {total} scored test users" for n, total in sizes)
     page.add(f"<p>Each search's chosen model, its test metrics restricted to the users whose fold-in has fewer than {below} items ({esc(users)}), "
              "from its <code>test/per_user.parquet</code>; mean ± s.e. over those users as <code>Evaluation.by_bucket</code> computes them "
              "(s.e. = std(ddof=0) / √n). The paper selects cold-start users by fold-in size but gives no threshold; "
              f"{below} is ours (RESULTS.md). The <em>{esc(PAPER_LABEL)}</em> columns are its Table 7, measured on ML-20M, not on {esc(dataset)}.</p>")  # fmt: skip
-    page.add("<table>", _thead([("", ["model", "search"]), (f"ours ({dataset}), fold-in < {below}", ["users"] + [label for _, label in COLD_START_METRICS]),
+    page.add("<table>", html_thead([("", ["model", "search"]), (f"ours ({dataset}), fold-in < {below}", ["users"] + [label for _, label in COLD_START_METRICS]),
                                 (f"{PAPER_LABEL}, Table 7, test (cold-start users)", [label for _, label in COLD_START_METRICS])]), "<tbody>")  # fmt: skip
     for s, (low, _, _) in found:
         p = paper.table7_row(s.model) or {}
-        cells = [s.model, s.name, str(low["n"])] + [_mean_se(low, m) for m, _ in COLD_START_METRICS] + [_num(p.get(m)) for m, _ in COLD_START_METRICS]
+        cells = [s.model, s.name, str(low["n"])] + [_mean_se(low, m) for m, _ in COLD_START_METRICS] + [fmt_num(p.get(m)) for m, _ in COLD_START_METRICS]
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-    page.add("</tbody></table>", _commands(commands))
+    page.add("</tbody></table>", html_commands(commands))
 
     labels = [b["label"] for b in found[0][1][1]]
     same = all([b["label"] for b in c[1]] == labels for _, c in found)
@@ -238,23 +238,23 @@ def cold_start_section(page: _Page, dataset: str, searches: list[Search], below:
     uniform = all(len(v) == 1 for v in counts.values())
     page.add(f"<h4>Test NDCG@100 by fold-in size ({esc(dataset)})</h4>", "<table>")
     header = [f"{lab}, n = {next(iter(counts[lab]))}" if uniform else lab for lab in labels]
-    page.add(_thead([("", ["model", "search"]), (f"ours ({dataset}), test NDCG@100 per bucket of fold-in items", header)]), "<tbody>")
+    page.add(html_thead([("", ["model", "search"]), (f"ours ({dataset}), test NDCG@100 per bucket of fold-in items", header)]), "<tbody>")
     for s, (_, buckets, _) in found:
         by = {b["label"]: b for b in buckets}
         cells = [s.model, s.name] + [_mean_se(by[lab], "ndcg@100") + ("" if uniform else f" (n = {by[lab]['n']})") for lab in labels]
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-    page.add("</tbody></table>", _commands(commands))
+    page.add("</tbody></table>", html_commands(commands))
     page.figure(f"{dataset}-cold-start", _bucket_plot(dataset, found, labels, counts if uniform else None), f"test NDCG@100 by fold-in size on {dataset}", commands,
                 f"Test NDCG@100 on {dataset} per bucket of fold-in size (±1 s.e.; our data only: the paper gives no per-bucket numbers).")  # fmt: skip
 
 
 def _mean_se(bucket: dict, metric: str) -> str:
     m = bucket["metrics"].get(metric) or {}
-    return "–" if not bucket["n"] or m.get("mean") is None or not math.isfinite(m["mean"]) else _pm(m)
+    return "–" if not bucket["n"] or m.get("mean") is None or not math.isfinite(m["mean"]) else fmt_pm(m)
 
 
 def _bucket_plot(dataset: str, found: list, labels: list[str], counts: dict | None):
-    fig = _figure(7.5, 4.2)
+    fig = new_figure(7.5, 4.2)
     ax = fig.add_subplot()
     x = np.arange(len(labels), dtype=float)
     width = 0.3 / max(len(found), 1)
@@ -274,7 +274,7 @@ def _bucket_plot(dataset: str, found: list, labels: list[str], counts: dict | No
 
 
 # -- Table 6: Algorithm 1 against Algorithm 2 ------------------------------------------------------
-def table6_section(page: _Page, groupings: list[GroupingRun], searches: list[Search]) -> None:
+def table6_section(page: Page, groupings: list[GroupingRun], searches: list[Search]) -> None:
     sweeps = grouping_sweeps(searches)
     if not groupings and not sweeps:
         return
@@ -293,13 +293,13 @@ def table6_section(page: _Page, groupings: list[GroupingRun], searches: list[Sea
                  f"<p>Data: <code>{esc(data)}</code>" + (f"; torch threads: {esc(', '.join(threads))}" if threads else "") + ".</p>")  # fmt: skip
         stages = list(STAGES) + sorted({s for g in runs for s in g.timings} - set(STAGES))
         stages = [s for s in stages if any(s in g.timings for g in runs)]
-        page.add("<table>", _thead([("", ["algorithm", "runs"]), ("seconds: mean (each run)", [STAGES.get(s, s) for s in stages])]), "<tbody>")
+        page.add("<table>", html_thead([("", ["algorithm", "runs"]), ("seconds: mean (each run)", [STAGES.get(s, s) for s in stages])]), "<tbody>")
         algorithms = sorted({str(g.summary["algorithm"]) for g in runs}, key=lambda a: (a not in ALGORITHMS, list(ALGORITHMS).index(a) if a in ALGORITHMS else 0, a))
         for a in algorithms:
             mine = [g for g in runs if str(g.summary["algorithm"]) == a]
             cells = [ALGORITHMS.get(a, a), str(len(mine))] + [_seconds([g.timings[s] for g in mine if s in g.timings]) for s in stages]
             page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-        page.add("</tbody></table>", _commands([g.command for g in sorted(runs, key=lambda g: g.name)]))
+        page.add("</tbody></table>", html_commands([g.command for g in sorted(runs, key=lambda g: g.name)]))
     for s in sweeps:
         names = sorted({n for row in s.sweep for n in row.get("params", {})})
         parts = []
@@ -310,10 +310,10 @@ def table6_section(page: _Page, groupings: list[GroupingRun], searches: list[Sea
             label = ALGORITHMS.get(str(params.get("grouping")), str(params.get("grouping")))
             others = ", ".join(f"{n}={params.get(n)}" for n in names if n != "grouping")
             test = ((row.get("test") or {}).get("summary") or {}).get("ndcg@100")
-            parts.append(f"{label}{f' ({others})' if others else ''}: validation {_pm((row.get('validation') or {}).get('ndcg@100'))}, test {_pm(test) if test else 'not kept'}")
-        page.add(f'<p>Accuracy: the sweep of {esc(s.model)} over <code>grouping</code> in <a href="#data-{esc(_slug(s.dataset))}">the {esc(s.dataset)} section</a> '
+            parts.append(f"{label}{f' ({others})' if others else ''}: validation {fmt_pm((row.get('validation') or {}).get('ndcg@100'))}, test {fmt_pm(test) if test else 'not kept'}")
+        page.add(f'<p>Accuracy: the sweep of {esc(s.model)} over <code>grouping</code> in <a href="#data-{esc(slug(s.dataset))}">the {esc(s.dataset)} section</a> '
                  f"(<code>{esc(s.name)}</code>; every level trained and tested, the choice made on validation), NDCG@100: " + "; ".join(esc(p) for p in parts) + ".</p>")  # fmt: skip
-        page.add(_commands([s.command or f"aerec search SPEC.toml --out {shlex.quote(str(s.path))}  # SPEC.toml: its spec in the sweep section"]))
+        page.add(html_commands([s.command or f"aerec search SPEC.toml --out {shlex.quote(str(s.path))}  # SPEC.toml: its spec in the sweep section"]))
     page.add("</section>")
 
 
@@ -325,10 +325,10 @@ def _seconds(values: list[float]) -> str:
 
 
 # -- genres: Table 8, Figure 8 ------------------------------------------------------------------------
-def genres_section(page: _Page, run: GenresRun) -> None:
+def genres_section(page: Page, run: GenresRun) -> None:
     from aerec.analysis.genres import slug as genre_slug
 
-    res, anchor = run.result, f"genres-{_slug(run.name)}"
+    res, anchor = run.result, f"genres-{slug(run.name)}"
     ours, rand, top = res["ours"], res["random"], int(res["top"])
     commands = [str(res.get("command") or f"aerec genres MODEL_DIR --out {shlex.quote(str(run.path))}  # MODEL_DIR: not recorded")]
     page.add(f'<section id="{esc(anchor)}">', f"<h2>Genre composition of the hidden units (Table 8, Figure 8): {esc(run.name)}</h2>")
@@ -336,13 +336,13 @@ def genres_section(page: _Page, run: GenresRun) -> None:
              f"minimum unit size {esc(res['min_size'])}. {esc(res['definition'])}. Random: {esc(rand['shuffles'])} seeded shuffles of the items "
              f"(first seed {esc(rand['seed'])}; same group sizes), mean ± s.d. The paper (ML-20M, IMDB genres) shows four hand-picked units "
              "and no baseline, so these numbers have no published counterpart.</p>")  # fmt: skip
-    page.add("<table>", _thead([("", ["genre", "share of items"]), (f"top-{top} mean fraction", ["ours", "random"]), ("units it dominates", ["ours", "random"])]), "<tbody>")
+    page.add("<table>", html_thead([("", ["genre", "share of items"]), (f"top-{top} mean fraction", ["ours", "random"]), ("units it dominates", ["ours", "random"])]), "<tbody>")
     for name, p in sorted(ours["genres"].items(), key=lambda kv: -float(kv[1]["items"])):
         r = rand["genres"][name]
         cells = [name, f"{float(p['items']):.1%}", f"{float(p['top_mean']):.3f}", f"{float(r['top_mean']['mean']):.3f}\u00a0±\u00a0{float(r['top_mean']['sd']):.3f}",
                  f"{float(p['dominant']):.1%}", f"{float(r['dominant']['mean']):.1%}"]  # fmt: skip
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-    page.add("</tbody></table>", _commands(commands))
+    page.add("</tbody></table>", html_commands(commands))
     overall = [("mean over genres of the top-%d mean fraction" % top, "mean_top_mean", ".3f"), ("mean over genres of its lift (top-%d mean / share of items)" % top, "mean_top_lift", ".2f"),
                ("mean over units of the top genre's fraction", "mean_purity", ".3f")]  # fmt: skip
     page.add("<table>", "<thead><tr><th>overall</th><th>ours</th><th>random</th></tr></thead><tbody>")
@@ -350,15 +350,15 @@ def genres_section(page: _Page, run: GenresRun) -> None:
         o, r = float(ours["overall"][key]), rand["overall"][key]
         cells = [label, format(o, fmt), f"{format(float(r['mean']), fmt)}\u00a0±\u00a0{format(float(r['sd']), fmt)}"]
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-    page.add("</tbody></table>", _commands(commands))
+    page.add("</tbody></table>", html_commands(commands))
     page.add("<h3>Table 8 layout: per genre, the unit with the highest fraction and its top three genres</h3>", "<table>")
     page.add("<thead><tr><th>genre</th><th>unit</th><th>items</th><th>top three genres</th></tr></thead><tbody>")
     for name, p in ours["genres"].items():
         e = p["exemplar"]
         three = ", ".join(f"{g} ({float(v):.0%})" for g, v in e["top3"].items())
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in (name, e["unit"], e["size"], three)) + "</tr>")
-    page.add("</tbody></table>", _commands(commands))
-    prefix = f"genres-{_slug(run.name)}"
+    page.add("</tbody></table>", html_commands(commands))
+    prefix = f"genres-{slug(run.name)}"
     if (run.path / "summary.png").is_file():
         _copied_figure(page, run.path / "summary.png", f"{prefix}-summary.png", "mean genre fraction of the top units, ours against random groups", commands,
                        f"Per genre, the mean fraction of the top {top} units (ours; random groups of the same sizes ± s.d.; the share of items with the genre).")  # fmt: skip
@@ -373,13 +373,13 @@ def genres_section(page: _Page, run: GenresRun) -> None:
     page.add("</section>")
 
 
-def _copied_figure(page: _Page, src: Path, name: str, alt: str, commands: list[str], caption: str) -> None:
+def _copied_figure(page: Page, src: Path, name: str, alt: str, commands: list[str], caption: str) -> None:
     """A PNG made elsewhere, copied into the report directory as ``name``."""
     page.files[name] = src
-    page.add("<figure>", f'<img src="{esc(name)}" alt="{esc(alt)}">', f"<figcaption>{esc(caption)}</figcaption>", _commands(commands), "</figure>")
+    page.add("<figure>", f'<img src="{esc(name)}" alt="{esc(alt)}">', f"<figcaption>{esc(caption)}</figcaption>", html_commands(commands), "</figure>")
 
 
-def analyses_sections(page: _Page, analyses: Analyses, searches: list[Search]) -> None:
+def analyses_sections(page: Page, analyses: Analyses, searches: list[Search]) -> None:
     """The top-level sections: Table 6, then each genres directory."""
     table6_section(page, analyses.groupings, searches)
     for run in analyses.genres:

@@ -38,14 +38,14 @@ from typing import Any
 
 from aerec import cost
 from aerec.errors import ConfigError
-from aerec.report import SELECT, Search, _commands, _figure, _Page, _pm, _read_json, _thead, _value, esc
+from aerec.report_html import Page, SELECT, Search, esc, fmt_pm, fmt_value, html_commands, html_thead, new_figure, read_json
 
 WIDTH_FIELDS = {"swdae": "n_groups", "fc-dae": "n_hidden", "fc-prune": "n_hidden", "fc-reg": "n_hidden", "mult-dae": "hidden", "mult-vae": "hidden"}
 TABLE2_MODELS = {"swdae": "Sw-DAE", "swdae-p": "Sw-DAE-P", "mult-vae": "Mult-VAE", "mult-dae": "Mult-DAE", "fc-dae": "FC-DAE"}  # in the paper's order
 BOUND = "sqrt(∏_j ||W_j||₂² · Σ_j srank(W_j) / n)"
 
 
-def dataset_sections(page: _Page, dataset: str, searches: list[Search]) -> None:
+def dataset_sections(page: Page, dataset: str, searches: list[Search]) -> None:
     """Table 2, Figure 4 and Figure 5 for one dataset, each only where its data is there."""
     table2_section(page, dataset, searches)
     figure4_section(page, dataset, searches)
@@ -53,7 +53,7 @@ def dataset_sections(page: _Page, dataset: str, searches: list[Search]) -> None:
 
 
 # -- Table 2 --------------------------------------------------------------------------------
-def table2_section(page: _Page, dataset: str, searches: list[Search]) -> None:
+def table2_section(page: Page, dataset: str, searches: list[Search]) -> None:
     rows = sorted((r for r in (_table2_row(s) for s in searches) if r is not None), key=lambda r: (list(TABLE2_MODELS).index(r["key"]), r["search"].name))
     if not rows:
         return
@@ -66,14 +66,14 @@ def table2_section(page: _Page, dataset: str, searches: list[Search]) -> None:
     if ref is not None:
         note += f". % improvement: 100 · (NDCG@100 − Mult-VAE's) / Mult-VAE's, Mult-VAE being search {ref['search'].name}"
     page.add(f"<p>{esc(note)}. The paper's Table 2 (ML-20M, Netflix, MSD) is under <em>the paper's numbers</em>.</p>", "<table>")
-    page.add(_thead([("", ["model", "search"]), (f"ours ({dataset})", ["architecture", "parameters", "FLOPs per user", "test NDCG@100", "% improvement over Mult-VAE"])]), "<tbody>")
+    page.add(html_thead([("", ["model", "search"]), (f"ours ({dataset})", ["architecture", "parameters", "FLOPs per user", "test NDCG@100", "% improvement over Mult-VAE"])]), "<tbody>")
     for r in rows:
         improvement = "–"
         if ref is not None and r is not ref and r["ndcg"] is not None and ref["ndcg"]["mean"]:
             improvement = f"{100.0 * (r['ndcg']['mean'] - ref['ndcg']['mean']) / ref['ndcg']['mean']:+.2f}"
-        cells = [r["label"], r["search"].name, r["architecture"], _count(r["parameters"]), _count(r["flops"]), _pm(r["ndcg"]), improvement]
+        cells = [r["label"], r["search"].name, r["architecture"], _count(r["parameters"]), _count(r["flops"]), fmt_pm(r["ndcg"]), improvement]
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-    page.add("</tbody></table>", _commands([_command(r["search"]) for r in rows]))
+    page.add("</tbody></table>", html_commands([_command(r["search"]) for r in rows]))
 
 
 def _table2_row(s: Search) -> dict | None:
@@ -132,7 +132,7 @@ def _architecture(model: str, config: dict) -> str:
 
 
 # -- Figure 4 -------------------------------------------------------------------------------
-def figure4_section(page: _Page, dataset: str, searches: list[Search]) -> None:
+def figure4_section(page: Page, dataset: str, searches: list[Search]) -> None:
     runs = [r for r in (_monitored(s) for s in searches) if r is not None]
     if not runs:
         return
@@ -173,7 +173,7 @@ def _has_monitor(training: Any) -> bool:
 
 
 def _figure4(dataset: str, runs: list[dict]):
-    fig = _figure(15.0, 4.4)
+    fig = new_figure(15.0, 4.4)
     ax_norm, ax_bound, ax_loss = (fig.add_subplot(1, 3, i) for i in (1, 2, 3))
     ax_val = ax_loss.twinx()
     positive = True
@@ -205,7 +205,7 @@ def _figure4(dataset: str, runs: list[dict]):
     return fig
 
 
-def _epoch_table(page: _Page, r: dict) -> None:
+def _epoch_table(page: Page, r: dict) -> None:
     training, s = r["training"], r["search"]
     history = _history(training)
     layers = _layers([h for h in history if isinstance(h.get("monitor"), dict)])
@@ -214,20 +214,20 @@ def _epoch_table(page: _Page, r: dict) -> None:
     if best_epoch not in by_epoch:  # no record of it: the epoch of the highest validation
         scored = [h for h in history if _number(h.get("validation")) is not None]
         best_epoch = max(scored, key=lambda h: h["validation"]).get("epoch") if scored else None
-    which = "its chosen trial" if r["chosen"] else f"trial {', '.join(f'{k}={_value(v)}' for k, v in (r['params'] or {}).items()) or '(defaults)'}"
+    which = "its chosen trial" if r["chosen"] else f"trial {', '.join(f'{k}={fmt_value(v)}' for k, v in (r['params'] or {}).items()) or '(defaults)'}"
     page.add(f"<h4>{esc(r['label'])} ({esc(s.name)}, {esc(which)}): best and last epoch</h4>", "<table>")
     groups = [("", ["", "epoch"])] + ([("spectral norm ||W||₂", layers), ("stable rank", layers)] if layers else []) + [("", ["bound", "training loss", "val NDCG@100"])]
-    page.add(_thead(groups), "<tbody>")
+    page.add(html_thead(groups), "<tbody>")
     for label, h in (("best epoch (on validation)", by_epoch.get(best_epoch)), ("last epoch", history[-1] if history else None)):
         h = h or {}
         monitor = h.get("monitor") if isinstance(h.get("monitor"), dict) else {}
         per_layer = monitor.get("layers") or {}
-        cells = [label, _value(h.get("epoch", "–"))]
+        cells = [label, fmt_value(h.get("epoch", "–"))]
         cells += [_text((per_layer.get(n) or {}).get("spectral_norm")) for n in layers]
         cells += [_text((per_layer.get(n) or {}).get("stable_rank")) for n in layers]
         cells += [_text(monitor.get("bound")), _text(h.get("loss")), _text(h.get("validation"), ".4f")]
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-    page.add("</tbody></table>", _commands([_command(s)]))
+    page.add("</tbody></table>", html_commands([_command(s)]))
 
 
 def _history(training: dict) -> list[dict]:
@@ -247,7 +247,7 @@ def _style(layer: str, j: int) -> str:
 
 
 # -- Figure 5 -------------------------------------------------------------------------------
-def figure5_section(page: _Page, dataset: str, searches: list[Search]) -> None:
+def figure5_section(page: Page, dataset: str, searches: list[Search]) -> None:
     sweeps = sorted(((s, f) for s in searches if (f := _width_field(s)) is not None), key=lambda x: (list(WIDTH_FIELDS).index(x[0].model), x[0].name))  # Sw-DAE first
     if len(sweeps) < 2:
         return
@@ -270,14 +270,14 @@ def figure5_section(page: _Page, dataset: str, searches: list[Search]) -> None:
     page.add(f"<h3>Figure 5 (ours, {esc(dataset)}): test accuracy against the width of the hidden layer</h3>")
     page.add(f"<p>Each width is trained, chosen on validation at its best epoch and scored on the test users (sweep = true). The width is K ({esc(fields)}); "
              "★ marks the width each model's search chose on validation. Each sweep also has its own section below.</p>", "<table>")  # fmt: skip
-    page.add(_thead([("", ["width K"])] + [(x["label"], ["test NDCG@100", "test Recall@20"]) for x in series]), "<tbody>")
+    page.add(html_thead([("", ["width K"])] + [(x["label"], ["test NDCG@100", "test Recall@20"]) for x in series]), "<tbody>")
     for width in sorted({w for x in series for w in x["points"]}):
-        cells = [_value(width)]
+        cells = [fmt_value(width)]
         for x in series:
             p = x["points"].get(width)
-            cells += [_pm(p["test"].get(SELECT)) + (" ★" if p["chosen"] else ""), _pm(p["test"].get("recall@20"))] if p else ["–", "–"]
+            cells += [fmt_pm(p["test"].get(SELECT)) + (" ★" if p["chosen"] else ""), fmt_pm(p["test"].get("recall@20"))] if p else ["–", "–"]
         page.add("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-    page.add("</tbody></table>", _commands(commands))
+    page.add("</tbody></table>", html_commands(commands))
     caption = f"Test NDCG@100 (left) and Recall@20 (right), ±1 s.e., against the width K on {dataset}, one line per model: {', '.join(x['label'] for x in series)}."
     page.figure(f"{dataset}-figure5", _figure5(dataset, series), f"test NDCG@100 and Recall@20 against the width K on {dataset}", commands, caption)
 
@@ -294,7 +294,7 @@ def _width_field(s: Search) -> str | None:
 
 
 def _figure5(dataset: str, series: list[dict]):
-    fig = _figure(11.0, 4.2)
+    fig = new_figure(11.0, 4.2)
     for k, (metric, name) in enumerate(((SELECT, "NDCG@100"), ("recall@20", "Recall@20")), 1):
         ax = fig.add_subplot(1, 2, k)
         for i, x in enumerate(series):
@@ -304,7 +304,7 @@ def _figure5(dataset: str, series: list[dict]):
         widths = sorted({w for x in series for w in x["points"]})
         if all(w > 0 for w in widths):
             ax.set_xscale("log")
-            ax.set_xticks(widths, [_value(w) for w in widths], minor=False)
+            ax.set_xticks(widths, [fmt_value(w) for w in widths], minor=False)
             ax.set_xticks([], minor=True)
         ax.set_xlabel("width K of the hidden layer")
         ax.set_ylabel(f"test {name}")
@@ -346,7 +346,7 @@ def _model_json(s: Search) -> dict:
     path = s.path / "best" / "model.json"
     if not path.is_file():
         return {}
-    meta = _read_json(path)
+    meta = read_json(path)
     if not isinstance(meta, dict):
         raise ConfigError(f"{path}: not a JSON object")
     return meta
