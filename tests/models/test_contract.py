@@ -102,6 +102,41 @@ def test_wrong_number_of_items_is_a_clear_error(fitted):
         model.score(sp.csr_matrix((2, train.shape[1] + 1), dtype=np.float32))
 
 
+def test_recommend_is_the_top_n_of_score_with_the_fold_in_excluded(fitted):
+    """``recommend`` (written once, in the base class) against top-k of ``score`` done by hand."""
+    model, train, fold = fitted
+    n = 7
+    items, scores = model.recommend(fold.X_in, n)
+    assert items.shape == scores.shape == (fold.n_users, n) and items.dtype == np.int64 and scores.dtype == np.float32
+    full = model.score(fold.X_in)
+    np.testing.assert_array_equal(items, topk_items(full, n, exclude=fold.X_in))
+    np.testing.assert_array_equal(scores, np.take_along_axis(full, items, axis=1))
+    seen = fold.X_in.toarray() != 0
+    assert not np.take_along_axis(seen, items, axis=1).any()
+    all_items, _ = model.recommend(fold.X_in, n, exclude_seen=False)
+    np.testing.assert_array_equal(all_items, topk_items(full, n))
+
+
+def test_unknown_fit_inputs_and_bad_training_data_are_clear_errors(fitted):
+    from aerec.errors import ConfigError
+
+    model, train, _ = fitted
+    with pytest.raises(ConfigError, match="fit\\(\\) takes no nonsense"):
+        type(model)(model.config).fit(train, nonsense=1)
+    bad = train.astype(np.float32).copy()
+    bad.data[0] = np.nan
+    with pytest.raises(ConfigError, match="NaN"):
+        type(model)(model.config).fit(bad)
+    with pytest.raises(ConfigError, match="at least one user and one item"):
+        type(model)(model.config).fit(sp.csr_matrix((0, train.shape[1]), dtype=np.float32))
+
+
+def test_describe_says_what_the_model_is(fitted):
+    model, train, _ = fitted
+    facts = model.describe()
+    assert facts["model"] == model.name and facts["task"] == "ranking" and facts["items"] == train.shape[1]
+
+
 @pytest.mark.parametrize("name", sorted(PERSONALISED))
 def test_personalised_models_find_the_users_block(name, blocks):
     """Each user's unseen block items (7 of 10) fill the top 7; popularity cannot do that.

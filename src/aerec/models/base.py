@@ -17,18 +17,24 @@ dict of what fitting chose (saved beside the config); see
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
 
 from aerec.data.prepared import Fold
 from aerec.errors import ConfigError
+from aerec.metrics import as_numpy_scores, topk_items
 
 
 class Recommender(ABC):
-    """Base class: ``fit(X, *, validation=None) -> self`` and ``score(X_in) -> scores``.
+    """Base class: ``fit(X, *, validation=None) -> self``, ``score(X_in) -> scores``, ``recommend(X_in, n)``.
+
+    A template: ``fit`` and ``score`` check their input once and call the
+    subclass's ``_fit`` and ``_score``; ``recommend`` (top-n with the fold-in
+    excluded) is written once here, for every model.
 
     Subclasses set ``name`` (the CLI name, lowercase with hyphens) and
     ``Config`` (a dataclass whose fields are the hyperparameters, each with a
@@ -58,17 +64,71 @@ class Recommender(ABC):
         self.fit_info_: dict[str, Any] = {}
 
     # -- learning -------------------------------------------------------
-    @abstractmethod
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> Recommender:
-        """Learn from the training matrix ``X`` (users x items).
+    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, **inputs: Any) -> Self:
+        """Learn from the training matrix ``X`` (users x items); returns ``self``.
 
         ``validation`` (fold-in and fold-out of validation users) may be used
         for early stopping or hyperparameter choice, never for gradients.
+        ``inputs`` are what a model learns from besides ``X`` and its config:
+        learned item groups (``SwDAE.fit(X, groups=...)``), a fitted base
+        model (``FCPrune.fit(X, base=...)``). ``X`` is checked once here
+        (a 2-D matrix with at least one user and one item, finite values) and
+        handed to :meth:`_fit` as float32 CSR; ``n_items_`` is set and
+        ``fit_info_`` starts empty.
         """
+        accepted = inspect.signature(self._fit).parameters
+        unknown = sorted(k for k in inputs if k not in accepted)
+        if unknown:
+            raise ConfigError(f"{self.name}: fit() takes no {', '.join(unknown)} (its inputs: {', '.join(k for k in accepted if k not in ('X', 'validation', 'progress')) or 'none'})")
+        X = self._check_training(X)
+        self.n_items_ = X.shape[1]
+        self.fit_info_ = {}
+        self._fit(X, validation=validation, progress=progress, **inputs)
+        return self
 
     @abstractmethod
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None, progress: bool, **inputs: Any) -> None:
+        """The model's own learning, on a checked float32 CSR ``X``."""
+
     def score(self, X_in: sp.csr_matrix) -> np.ndarray:
         """Scores (``float32``, users x items) for fold-in rows of unseen users."""
+        return self._score(self._check_input(X_in))
+
+    @abstractmethod
+    def _score(self, X_in: sp.csr_matrix) -> np.ndarray:
+        """The model's own scoring, on checked fold-in rows (a CSR with the model's number of items)."""
+
+    def recommend(self, X_in: sp.csr_matrix, n: int = 10, *, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """The top ``n`` items of each fold-in row and their scores: two ``(users, n)`` arrays, best first.
+
+        ``items`` are column indices (int64; map them through the item
+        vocabulary for ids), ``scores`` float32. With ``exclude_seen`` (the
+        protocol's rule) the row's own items are never recommended; a row
+        with fewer than ``n`` other items is padded with ``-1`` and ``-inf``.
+        Ties go to the lower item index.
+        """
+        X_in = self._check_input(X_in)
+        if n < 1:
+            raise ConfigError(f"{self.name}: n={n} must be at least 1")
+        scores = as_numpy_scores(self._score(X_in))  # (users, items)
+        k = min(n, self.n_items_)
+        top = topk_items(scores, k, exclude=X_in if exclude_seen else None)  # (users, k)
+        top_scores = np.take_along_axis(scores, top, axis=1).astype(np.float32)
+        if exclude_seen:  # excluded items rank last with -inf: they are not recommendations
+            hit = X_in[np.arange(X_in.shape[0])[:, None], top]  # (users, k): the fold-in's value at each pick
+            seen = (hit.toarray() if sp.issparse(hit) else np.asarray(hit)) != 0
+            top, top_scores = np.where(seen, -1, top), np.where(seen, -np.inf, top_scores).astype(np.float32)
+        if k < n:
+            pad = ((0, 0), (0, n - k))
+            top, top_scores = np.pad(top, pad, constant_values=-1), np.pad(top_scores, pad, constant_values=-np.inf)
+        return top, top_scores
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the fitted model for reports and ``model.json``: name, task, parameters; a model adds its own."""
+        facts: dict[str, Any] = {"model": self.name, "task": self.task}
+        if hasattr(self, "n_items_"):
+            facts["items"] = int(self.n_items_)
+        return facts
 
     # -- persistence ----------------------------------------------------
     @abstractmethod
@@ -86,6 +146,17 @@ class Recommender(ABC):
     def _check_fitted(self) -> None:
         if not hasattr(self, "n_items_"):
             raise ConfigError(f"{self.name}: the model is not fitted")
+
+    def _check_training(self, X: sp.csr_matrix) -> sp.csr_matrix:
+        try:
+            X = sp.csr_matrix(X, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{self.name}: the training data is not a users x items matrix ({e})") from None
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ConfigError(f"{self.name}: the training data has shape {X.shape}; it needs at least one user and one item")
+        if not np.isfinite(X.data).all():
+            raise ConfigError(f"{self.name}: the training data holds NaN or infinite values")
+        return X
 
     def _check_input(self, X_in: sp.csr_matrix) -> sp.csr_matrix:
         self._check_fitted()

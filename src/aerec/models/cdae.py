@@ -168,9 +168,9 @@ class CDAE(TorchRecommender):
     name = "cdae"
     Config = CDAEConfig
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> CDAE:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         self.n_users_ = X.shape[0]
-        return super().fit(X, validation=validation, progress=progress)
+        super()._fit(X, validation=validation, progress=progress)
 
     def _build(self, device: torch.device) -> None:
         cfg = self.config
@@ -189,8 +189,7 @@ class CDAE(TorchRecommender):
                 raise ConfigError(f"{self.name}: {message}")
         self.module_ = CDAEModule(self.n_items_, self.n_users_, cfg.hidden, input_dropout=cfg.input_dropout, loss=cfg.loss, negative_weight=cfg.negative_weight, l2_penalty=cfg.l2_penalty, seed=cfg.seed, device=device)
 
-    def score(self, X_in: sp.csr_matrix) -> np.ndarray:
-        X_in = self._check_input(X_in)
+    def _score(self, X_in: sp.csr_matrix) -> np.ndarray:
         module = self.module_.eval()
         x = csr_to_batch(X_in, module.user_vectors.device)
         v = module.fold_in(x, self.config.foldin_steps, self.config.foldin_lr)  # (users, hidden)

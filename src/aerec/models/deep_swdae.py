@@ -201,13 +201,11 @@ class DeepSwDAE(TorchRecommender):
     name = "deep-swdae"
     Config = DeepSwDAEConfig
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> DeepSwDAE:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         """Build and pretrain the layers greedily (:meth:`pretrain`), then fine-tune the stack on ``X``."""
-        X = sp.csr_matrix(X, dtype=np.float32)
         self.pretrain(X, progress=progress)
         training = self._train(X, validation, progress, self.device_)
         self.fit_info_ = {**self.fit_info_, "training": training, "parameters": self.n_parameters()}
-        return self
 
     def pretrain(self, X: sp.csr_matrix, *, progress: bool = False) -> DeepSwDAE:
         """Steps 1-3 of the module docstring without fine-tuning: ``module_`` is the pretrained stack."""

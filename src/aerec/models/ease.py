@@ -61,11 +61,9 @@ class EASE(Recommender):
     name = "ease"
     Config = EASEConfig
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> EASE:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         cfg = self.config
         device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
-        X = sp.csr_matrix(X, dtype=np.float32)
-        self.n_items_ = X.shape[1]
         G = gram(X, device, dtype)  # (items, items)
         if cfg.l2 is not None:
             self.l2_ = float(cfg.l2)
@@ -75,7 +73,6 @@ class EASE(Recommender):
                 raise ConfigError("ease: choosing l2 needs validation data (or pass --l2)")
             self._search_l2(G, X, validation, progress)
         self.fit_info_ = {**self.fit_info_, "l2": self.l2_}
-        return self
 
     def _search_l2(self, G: torch.Tensor, X: sp.csr_matrix, validation: Fold, progress: bool) -> None:
         spectral = SpectralScores(G, X)
@@ -101,8 +98,7 @@ class EASE(Recommender):
             "best_validation_ndcg@100": tried[self.l2_],
         }
 
-    def score(self, X_in: sp.csr_matrix) -> np.ndarray:
-        X_in = self._check_input(X_in)
+    def _score(self, X_in: sp.csr_matrix) -> np.ndarray:
         B = self.B_
         if B.device.type == "cpu":
             return np.asarray(X_in.astype(B.numpy().dtype) @ B.numpy(), dtype=np.float32)  # (users, items)

@@ -103,7 +103,7 @@ class FCPrune(FCDAE):
     Config = FCPruneConfig
     Layer = MaskedDenseLayer
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, base: FCDAE | None = None) -> FCPrune:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, base: FCDAE | None = None) -> None:
         """Train the FC-DAE (or start from ``base``, the fitted one the config's ``base`` names), prune it,
         retrain the remaining connections."""
         cfg = self.config
@@ -111,8 +111,6 @@ class FCPrune(FCDAE):
             raise ConfigError(f"--sparsity {cfg.sparsity}: must be in [0, 1)")
         if cfg.prune_scope not in SCOPES:
             raise ConfigError(f"--prune-scope {cfg.prune_scope!r}: choose {' or '.join(SCOPES)}")
-        X = sp.csr_matrix(X, dtype=np.float32)
-        self.n_items_ = X.shape[1]
         device = resolve_device(cfg.device)
         if base is not None:
             base = check_base(base, self.n_items_, cfg.base or "base")
@@ -141,7 +139,6 @@ class FCPrune(FCDAE):
             "parameters": self.n_parameters(),
             "kept_parameters": self.n_parameters() - sum(int((~layer.mask).sum()) for layer in layers),
         }
-        return self
 
     def sparsity(self) -> dict[str, float]:
         """The fraction of weights removed: per layer and overall."""

@@ -84,7 +84,7 @@ class FCReg(FCDAE):
     def _module_options(self) -> dict:
         return {"activation_l1": self.config.activation_l1}
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, base: FCDAE | None = None) -> FCReg:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, base: FCDAE | None = None) -> None:
         """Train with the penalty, from scratch or from ``base``'s weights (the fitted FC-DAE the config's ``base`` names)."""
         cfg = self.config
         if cfg.activation_l1 < 0:
@@ -92,7 +92,7 @@ class FCReg(FCDAE):
         if base is None and cfg.base:
             raise missing_base(self.name, cfg.base)
         if base is None:
-            super().fit(X, validation=validation, progress=progress)
+            super()._fit(X, validation=validation, progress=progress)
         else:
             X = sp.csr_matrix(X, dtype=np.float32)
             self.n_items_ = X.shape[1]
@@ -100,7 +100,6 @@ class FCReg(FCDAE):
             self._start_from(check_base(base, self.n_items_, cfg.base or "base"), device)
             self.fit_info_ = {"training": self._train(X, validation, progress, device), "parameters": self.n_parameters()}
         self.fit_info_["mean_activation"] = self.mean_activation(X)
-        return self
 
     def mean_activation(self, X: sp.csr_matrix, batch_size: int = 1000) -> float:
         """The mean hidden activation ``h_uj`` over the users of ``X`` and the units (no dropout)."""

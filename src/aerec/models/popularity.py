@@ -25,14 +25,10 @@ class Popularity(Recommender):
     name = "popularity"
     Config = PopularityConfig
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> Popularity:
-        X = sp.csr_matrix(X)
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         self.counts_ = np.asarray((X > 0).sum(axis=0), dtype=np.float32).ravel()  # (items,)
-        self.n_items_ = X.shape[1]
-        return self
 
-    def score(self, X_in: sp.csr_matrix) -> np.ndarray:
-        X_in = self._check_input(X_in)
+    def _score(self, X_in: sp.csr_matrix) -> np.ndarray:
         return np.broadcast_to(self.counts_, (X_in.shape[0], self.n_items_)).copy()  # (users, items)
 
     def state_dict(self) -> dict[str, np.ndarray]:

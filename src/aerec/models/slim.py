@@ -73,7 +73,7 @@ class SLIM(Recommender):
     name = "slim"
     Config = SLIMConfig
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> SLIM:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         """Learn ``W`` column by column; ``validation`` is not used."""
         cfg = self.config
         _check_config(cfg)
@@ -115,10 +115,9 @@ class SLIM(Recommender):
         self.W_ = W.tocsr()  # (items, items), column j is w_j
         self.n_items_ = n_items
         self.fit_info_["nnz"] = int(self.W_.nnz)
-        return self
 
-    def score(self, X_in: sp.csr_matrix) -> np.ndarray:
-        X_in = self._check_input(X_in).astype(np.float32)
+    def _score(self, X_in: sp.csr_matrix) -> np.ndarray:
+        X_in = X_in.astype(np.float32)
         return (X_in @ self.W_).toarray()  # (users, items)
 
     def state_dict(self) -> dict[str, np.ndarray]:

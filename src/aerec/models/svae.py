@@ -252,9 +252,8 @@ class SVAE(TorchRecommender):
             device=device,
         )
 
-    def score(self, X_in) -> np.ndarray:
+    def _score(self, X_in) -> np.ndarray:
         """Logits of the next items after each row's fold-in sequence (values = positions in time order)."""
-        X_in = self._check_input(X_in)
         module = self.module_.eval()
         with torch.no_grad():
             logits = module(csr_to_batch(X_in, module.item_embedding.weight.device))  # (users, items)

@@ -94,12 +94,10 @@ class SwDAE(TorchRecommender):
     name = "swdae"
     Config = SwDAEConfig
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, groups=None) -> SwDAE:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, groups=None) -> None:
         """Learn the item groups (unless ``groups`` are given), then train the network."""
         from aerec.structure import learn_groups
 
-        X = sp.csr_matrix(X, dtype=np.float32)
-        self.n_items_ = X.shape[1]
         self._match_parameters()
         cfg = self.config
         device = resolve_device(cfg.device)
@@ -125,7 +123,6 @@ class SwDAE(TorchRecommender):
             "training": training,
             "parameters": self.n_parameters(),
         }
-        return self
 
     def _match_parameters(self) -> None:
         """Sw-DAE-P: replace ``n_groups`` by the width that matches the parameter budget."""

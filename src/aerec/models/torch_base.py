@@ -81,15 +81,12 @@ class TorchRecommender(Recommender):
     overrides it.
     """
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> TorchRecommender:
-        X = sp.csr_matrix(X, dtype=np.float32)
-        self.n_items_ = X.shape[1]
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         device = resolve_device(self.config.device)
         self._build(device)
         self._start_output_bias(X)
         training = self._train(X, validation, progress, device)
         self.fit_info_ = {"training": training, "parameters": self.n_parameters()}
-        return self
 
     def _start_output_bias(self, X: sp.csr_matrix) -> None:
         """Set the decoder bias as the config's ``output_bias`` says (models without that field: left as built)."""
@@ -113,8 +110,7 @@ class TorchRecommender(Recommender):
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.module_.parameters())
 
-    def score(self, X_in: sp.csr_matrix) -> np.ndarray:
-        X_in = self._check_input(X_in)
+    def _score(self, X_in: sp.csr_matrix) -> np.ndarray:
         self.module_.eval()
         with torch.no_grad():
             logits = self.module_(csr_to_batch(X_in, next(self.module_.parameters()).device))

@@ -71,7 +71,7 @@ class WMF(Recommender):
     name = "wmf"
     Config = WMFConfig
 
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> WMF:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         """Train on ``X``; ``validation`` is not used (the search selects on it from outside)."""
         cfg = self.config
         _check_config(cfg)
@@ -96,17 +96,15 @@ class WMF(Recommender):
                 random_state=cfg.seed,
             )
             als.fit(C, show_progress=progress)
-        self.n_items_ = X.shape[1]
         self.user_factors_ = np.asarray(als.user_factors, dtype=np.float32)  # (train users, f), never used to score
         self.Y_ = torch.from_numpy(np.ascontiguousarray(als.item_factors, dtype=np.float32)).to(resolve_device(cfg.device))  # (items, f)
-        return self
 
     def fold_in(self, X_in: sp.csr_matrix) -> torch.Tensor:
         """Factors (float64, users x f) of the fold-in rows: the ALS user step against the item factors."""
         X_in = self._check_input(X_in)
         return fold_in_factors(_canonical(X_in, "wmf: fold-in"), self.Y_, self.config.alpha, self.config.regularization)
 
-    def score(self, X_in: sp.csr_matrix) -> np.ndarray:
+    def _score(self, X_in: sp.csr_matrix) -> np.ndarray:
         U = self.fold_in(X_in)  # (users, f)
         return (U.to(self.Y_.dtype) @ self.Y_.T).cpu().numpy()  # (users, items)
 
