@@ -233,3 +233,19 @@ def test_evaluate_ratings_predicts_every_stored_rating_in_chunks():
     assert ev.n == 5 and calls == [2, 2, 1]
     assert ev.rmse == pytest.approx(np.sqrt(10 / 5)) and ev.mae == pytest.approx(6 / 5)
     assert ev.to_json() == {"rmse": ev.rmse, "mae": ev.mae, "n": 5}
+
+
+def test_aerec_evaluate_is_callable_as_the_module_and_as_the_public_function():
+    import aerec
+    import aerec.evaluate as module
+    from aerec.evaluate import evaluate as function
+
+    X = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    from aerec.data.prepared import Fold
+
+    fold = Fold(X_in=X, X_out=sp.csr_matrix(np.roll(np.eye(4, dtype=np.float32), 1, axis=1)), users=np.arange(4))
+    score = lambda x: np.tile(np.arange(4, dtype=np.float32), (x.shape[0], 1))  # noqa: E731
+    a = module(score, fold, ks=(2,)).summary()
+    b = function(score, fold, ks=(2,)).summary()
+    c = aerec.evaluate(score, fold, ks=(2,)).summary()
+    assert a == b == c

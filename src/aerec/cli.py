@@ -519,7 +519,6 @@ def _evaluate_rating(args) -> None:
 
 def cmd_recommend(args) -> None:
     from aerec.artifacts import load_model
-    from aerec.metrics import topk_items
 
     model, items, _ = load_model(args.model, device=args.device)
     if model.task == "rating":
@@ -543,11 +542,8 @@ def cmd_recommend(args) -> None:
         history = sp.csr_matrix((values, (np.zeros(len(cols), np.int64), cols)), shape=(1, len(ids)))
     else:
         history = _user_history(args, model, len(ids))
-    scores = model.score(history)
-    n = min(args.n, len(ids) - history.nnz)
-    top = topk_items(scores, n, exclude=history)[0]
-    s = np.asarray(scores)[0]
-    rows = [{"rank": r + 1, "item_id": ids[j], "title": items["title"].iloc[j], "score": float(s[j])} for r, j in enumerate(top)]
+    top, s = model.recommend(history, args.n)  # (1, n) each; -1 past the user's unseen items
+    rows = [{"rank": r + 1, "item_id": ids[j], "title": items["title"].iloc[j], "score": float(v)} for r, (j, v) in enumerate(zip(top[0], s[0], strict=True)) if j >= 0]
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

@@ -23,6 +23,8 @@ partition indices (see :func:`aerec.metrics.topk_items`).
 from __future__ import annotations
 
 import math
+import sys
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -263,3 +265,18 @@ def _finite_or_none(obj: Any) -> Any:
     if isinstance(obj, np.integer):
         return int(obj)
     return obj
+
+
+class _CallableModule(types.ModuleType):
+    """``aerec.evaluate`` names both this module and its main function; calling the module calls the function.
+
+    Importing a submodule binds its name in the package, so ``aerec.evaluate``
+    is this module once anything imported ``aerec.evaluate``, and the public
+    API's function before; either way ``aerec.evaluate(score_fn, fold)`` works.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Evaluation:
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -43,7 +43,6 @@ from aerec.data.interactions import Interactions
 from aerec.data.sequential import time_positions
 from aerec.errors import ConfigError, DataError
 from aerec.protocol import rows_per_chunk
-from aerec.metrics import as_numpy_scores, topk_items
 
 __all__ = ["Histories", "histories", "recommend_many", "UNKNOWN_ITEMS"]
 
@@ -146,11 +145,8 @@ def recommend_many(model, h: Histories, item_ids: np.ndarray, n: int, *, chunk_b
     frames = []
     for start in range(0, h.X.shape[0], step):
         X = h.X[start : start + step]
-        scores = as_numpy_scores(model.score(X))  # (b, m)
-        top = topk_items(scores, k, exclude=X)  # (b, k); fold-in items rank last
-        s = np.take_along_axis(scores, top, axis=1)
-        unseen = m - np.diff(X.indptr)  # (b,) items each user can be recommended
-        r, c = np.nonzero(np.arange(k)[None, :] < unseen[:, None])
+        top, s = model.recommend(X, k)  # (b, k) each; -1 where a user has fewer than k unseen items
+        r, c = np.nonzero(top >= 0)
         frames.append(
             pd.DataFrame(
                 {

@@ -36,12 +36,6 @@ def test_l2_is_chosen_on_validation_as_the_best_tried(blocks):
     assert model.fit_info_["best_validation_ndcg@100"] == max(tried.values())
 
 
-def test_choosing_l2_without_validation_is_a_clear_error(blocks):
-    train, _, _, _ = blocks
-    with pytest.raises(ConfigError, match="validation"):
-        EASE(device="cpu").fit(train)
-
-
 def test_unknown_parameter_is_a_clear_error():
     with pytest.raises(ConfigError, match="unknown parameter"):
         EASE(lambda_=3)
@@ -102,3 +96,14 @@ def test_dense_gram_equals_the_sparse_one_exactly_on_counts_and_closely_on_value
     torch.testing.assert_close(ease_module.gram(W, torch.device("cpu"), tdtype, method="dense"), ease_module.gram(W, torch.device("cpu"), tdtype, method="sparse"), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="gram method"):
         ease_module.gram(X, torch.device("cpu"), tdtype, method="nope")
+
+
+def test_without_validation_and_l2_it_warns_and_uses_the_documented_default():
+    from aerec.models.ease import DEFAULT_L2
+
+    rng = np.random.default_rng(0)
+    X = (rng.random((60, 15)) < 0.3).astype(np.float64)
+    with pytest.warns(UserWarning, match="using l2 = 500"):
+        model = EASE(device="cpu", dtype="float64").fit(sp.csr_matrix(X))
+    assert model.l2_ == DEFAULT_L2 == 500.0
+    np.testing.assert_allclose(model.state_dict()["B"], reference_B(X, DEFAULT_L2), atol=1e-10)

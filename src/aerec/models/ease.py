@@ -22,6 +22,7 @@ Cholesky factorisation. Everything runs in ``dtype`` (float32 or float64) on
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,8 @@ class EASEConfig:
     """Hyperparameters of EASE.
 
     Attributes:
-        l2: λ, the L2 penalty; ``None`` chooses it on validation NDCG@100.
+        l2: λ, the L2 penalty; ``None`` chooses it on validation NDCG@100 (without validation data:
+            :data:`DEFAULT_L2`, with a warning).
         l2_grid: the values of λ tried when ``l2`` is ``None``.
         refine: extra values tried between the neighbours of the best grid value.
         dtype: ``float32`` or ``float64`` for the Gram matrix and its inverse.
@@ -53,6 +55,10 @@ class EASEConfig:
     refine: int = 4
     dtype: str = "float32"
     device: str = "auto"
+
+
+#: λ when it is neither given nor chosen on validation data: the value Steck (2019) reports for ML-20M.
+DEFAULT_L2 = 500.0
 
 
 class EASE(Recommender):
@@ -70,8 +76,12 @@ class EASE(Recommender):
             self.B_ = ease_weights(G, self.l2_)
         else:
             if validation is None:
-                raise ConfigError("ease: choosing l2 needs validation data (or pass --l2)")
-            self._search_l2(G, X, validation, progress)
+                warnings.warn(f"ease: no validation data to choose l2 on; using l2 = {DEFAULT_L2:g} (Steck 2019's value for ML-20M); "
+                              "pass validation=... or l2=...", stacklevel=3)
+                self.l2_ = DEFAULT_L2
+                self.B_ = ease_weights(G, self.l2_)
+            else:
+                self._search_l2(G, X, validation, progress)
         self.fit_info_ = {**self.fit_info_, "l2": self.l2_}
 
     def _search_l2(self, G: torch.Tensor, X: sp.csr_matrix, validation: Fold, progress: bool) -> None:

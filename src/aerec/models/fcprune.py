@@ -38,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import numpy as np
 import scipy.sparse as sp
 import torch
 
