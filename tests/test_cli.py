@@ -398,3 +398,29 @@ def test_rating_and_ranking_mismatches_are_one_line_errors(prepared, prepared_ra
         assert code == 1 and err.count("\n") == 1 and message in err
     code, _, err = run(capsys, "recommend", rating_model, "--items", "1,2")
     assert code == 1 and "predicts ratings" in err
+
+
+def test_groups_refuses_r_below_one(prepared, capsys):
+    _, prep = prepared
+    code, _, err = run(capsys, "groups", "--data", prep, "-k", 6, "-r", 0, "-q")
+    assert code != 0 and "-r 0: R, the groups per item, must be at least 1" in err
+
+
+def test_value_above_without_value_col_names_the_missing_option(tmp_path, capsys):
+    log = tmp_path / "log.csv"
+    log.write_text("user,item,rating\n" + "".join(f"{u},{i},4\n" for u in range(30) for i in range(6)))
+    code, _, err = run(capsys, "prepare", "table", "--data", log, "--user-col", "user", "--item-col", "item", "--value-above", 3.5, "--out", tmp_path / "p", "--heldout-users", 3)
+    assert code != 0 and "--value-above 3.5: needs --value-col" in err
+    assert not (tmp_path / "p").exists()
+
+
+def test_value_above_none_given_to_main_keeps_every_rating(tmp_path, capsys):
+    """`main([..., "--value-above", "none"])` must turn the dataset's filter off, whatever sys.argv holds."""
+    raw = write_ml100k(tmp_path / "raw")
+    code, _, err = run(capsys, "prepare", "ml-100k", "--data", raw, "--out", tmp_path / "all", "--heldout-users", 8, "--value-above", "none")
+    assert code == 0, err
+    code, _, err = run(capsys, "prepare", "ml-100k", "--data", raw, "--out", tmp_path / "liked", "--heldout-users", 8)
+    assert code == 0, err
+    read = lambda d: json.loads((tmp_path / d / "manifest.json").read_text())  # noqa: E731
+    assert read("all")["protocol"]["filters"]["value_above"] is None and read("liked")["protocol"]["filters"]["value_above"] == 3.5
+    assert read("all")["counts"]["train_interactions"] > read("liked")["counts"]["train_interactions"]

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, type=Path, help="the prepared directory to write")
     g = p.add_argument_group("protocol (defaults: the dataset's row of PROTOCOL.md)")
     g.add_argument("--heldout-users", type=int, help="validation users, and again test users")
-    g.add_argument("--value-above", type=_float_or_none, help="keep an interaction when its value is above this ('none' keeps all)")
+    g.add_argument("--value-above", type=_float_or_none, default=_UNSET, help="keep an interaction when its value is above this ('none' keeps all)")
     g.add_argument("--min-user-items", type=int, help="keep users with at least this many interactions")
     g.add_argument("--min-item-users", type=int, help="keep items with at least this many users (applied first)")
     g.add_argument("--protocol", choices=("strong", "ratings", "sequential"), default="strong",
@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("groups", help="learn overlapping item groups (Sw-DAE Sec. 3.1) and inspect them", description="Learn K overlapping item groups from the training matrix (Algorithm 1: Laplacian spectrum; Algorithm 2: truncated SVD; then K-means, each item tied to its R nearest centroids), print their sizes, overlap and top items, and optionally save them.")
     p.add_argument("--data", required=True, type=Path, help="a prepared directory")
     p.add_argument("-k", "--n-groups", type=int, default=1000, help="K, the number of groups (default: 1000)")
-    p.add_argument("-r", "--overlap", type=int, default=0, help="R, groups per item (default: 0.1 K)")
+    p.add_argument("-r", "--overlap", type=int, default=None, help="R, groups per item, at least 1 (default: 0.1 K)")
     p.add_argument("-f", "--n-components", type=int, default=50, help="F, the embedding dimension (default: 50)")
     p.add_argument("--algorithm", choices=("laplacian", "svd"), default="laplacian")
     p.add_argument("--normalize", choices=("l2", "sum", "none"), default="l2", help="row normalisation of the embedding (default: l2)")
@@ -275,6 +275,9 @@ def _check_writable_file(path: Path, option: str) -> None:
         raise ConfigError(f"{option} {path}: its folder is not writable")
 
 
+_UNSET = object()  # an option's default when "not given" must differ from every value it can be given ('none' too)
+
+
 def _float_or_none(s: str) -> float | None:
     return None if s.lower() in ("none", "null") else float(s)
 
@@ -311,8 +314,10 @@ def cmd_prepare(args) -> None:
         data = spec.reader(args.data, **kwargs)
         filters, heldout = spec.filters, spec.heldout_users
     changes = {k: getattr(args, k) for k in ("min_user_items", "min_item_users") if getattr(args, k) is not None}
-    if args.value_above is not None or "--value-above" in sys.argv:
+    if args.value_above is not _UNSET:
         changes["value_above"] = args.value_above
+    if args.dataset == "table" and changes.get("value_above") is not None and not args.value_col:
+        raise ConfigError(f"--value-above {changes['value_above']:g}: needs --value-col, the column whose values it compares")
     if args.protocol == "ratings":
         _prepare_ratings(args, data, changes, t0)
         return
@@ -637,7 +642,9 @@ def cmd_groups(args) -> None:
     data = PreparedDataset.load(args.data)
     if args.timings_out is not None:
         _check_writable_file(args.timings_out, "--timings-out")  # before the grouping, not after it
-    R = args.overlap or max(1, round(0.1 * args.n_groups))
+    if args.overlap is not None and args.overlap < 1:
+        raise ConfigError(f"-r {args.overlap}: R, the groups per item, must be at least 1 (leave -r out for 0.1 K)")
+    R = args.overlap if args.overlap is not None else max(1, round(0.1 * args.n_groups))
     groups = learn_groups(data.train, n_groups=args.n_groups, overlap=R, n_components=args.n_components, algorithm=args.algorithm, normalize=args.normalize, seed=args.seed, device=args.device, progress=_progress(args))
     if args.out is not None:
         from safetensors.numpy import save

@@ -411,6 +411,14 @@ def test_netflix_training_set_layout(netflix_training_set):
     assert_netflix(read_netflix(folder))  # the training_set folder itself
 
 
+def test_a_netflix_folder_with_both_layouts_is_an_error_not_half_a_read(netflix_training_set):
+    write(netflix_training_set / "combined_data_1.txt", MV_1 + MV_2 + MV_10)
+    with pytest.raises(DataError, match="both published forms.*3 mv_\\*.txt files and 1 combined_data"):
+        read_netflix(netflix_training_set)
+    assert_netflix(read_netflix(netflix_training_set / "training_set"))  # one form, named: fine
+    assert_netflix(read_netflix(netflix_training_set / "combined_data_1.txt"))
+
+
 def test_netflix_combined_layout(netflix_combined):
     data = read_netflix(netflix_combined)
     assert_netflix(data)

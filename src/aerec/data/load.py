@@ -668,8 +668,8 @@ def read_netflix(path: str | Path) -> Interactions:
     * Kaggle's ``combined_data_1.txt`` … ``combined_data_4.txt``: the same
       lines, several movies per file, each after its ``MovieID:`` line.
 
-    Files are read in sorted name order (``training_set`` if both layouts
-    are present). Items are MovieIDs, users CustomerIDs, timestamps the dates
+    Files are read in sorted name order; a folder holding both layouts (the
+    same ratings twice) is an error naming both, never read by half. Items are MovieIDs, users CustomerIDs, timestamps the dates
     as seconds since the epoch (UTC midnight). Metadata from
     ``movie_titles.csv`` (Kaggle) or ``movie_titles.txt`` (latin-1,
     ``MovieID,YearOfRelease,Title``; the title may contain commas; the year
@@ -689,11 +689,15 @@ def read_netflix(path: str | Path) -> Interactions:
         files, folder = [path], path.parent
     elif path.is_dir():
         folder = path
-        files = sorted((path / "training_set").glob("mv_*.txt"))
-        if not files:
-            files = sorted(path.glob("mv_*.txt"))
-        if not files:
-            files = sorted(path.glob("combined_data_*.txt"))
+        per_movie = sorted((path / "training_set").glob("mv_*.txt")) or sorted(path.glob("mv_*.txt"))
+        combined = sorted(path.glob("combined_data_*.txt"))
+        if per_movie and combined:
+            raise DataError(
+                f"{path}: holds both published forms of the Netflix data ({len(per_movie)} mv_*.txt files and "
+                f"{len(combined)} combined_data_*.txt files) with the same ratings; point --data at one of them "
+                f"(the training_set folder or one combined_data file) or move the other away"
+            )
+        files = per_movie or combined
         if not files:
             raise DataError(
                 f"{path}: no such file (expected training_set/mv_*.txt or combined_data_*.txt)"
