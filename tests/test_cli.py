@@ -424,3 +424,17 @@ def test_value_above_none_given_to_main_keeps_every_rating(tmp_path, capsys):
     read = lambda d: json.loads((tmp_path / d / "manifest.json").read_text())  # noqa: E731
     assert read("all")["protocol"]["filters"]["value_above"] is None and read("liked")["protocol"]["filters"]["value_above"] == 3.5
     assert read("all")["counts"]["train_interactions"] > read("liked")["counts"]["train_interactions"]
+
+
+def test_train_swdae_uses_the_groups_aerec_groups_wrote(prepared, tmp_path, capsys):
+    _, prep = prepared
+    opts = ["-q", "--n-groups", 6, "--overlap", 2, "--n-components", 4, "--max-epochs", 2, "--device", "cpu"]
+    assert run(capsys, "groups", "--data", prep, "-k", 6, "-r", 2, "-f", 4, "--device", "cpu", "--out", tmp_path / "g.safetensors", "-q")[0] == 0
+    code, _, err = run(capsys, "train", "swdae", "--data", prep, "--out", tmp_path / "given", "--groups", tmp_path / "g.safetensors", *opts)
+    assert code == 0, err
+    assert run(capsys, "train", "swdae", "--data", prep, "--out", tmp_path / "own", *opts)[0] == 0
+    given, own = (json.loads((tmp_path / d / "model.json").read_text()) for d in ("given", "own"))
+    assert given["fit_info"]["groups"]["source"] == "given" and own["fit_info"]["groups"]["source"] == "learned"
+    assert given["validation"] == own["validation"]
+    code, _, err = run(capsys, "train", "swdae", "--data", prep, "--out", tmp_path / "x", "--groups", tmp_path / "g.safetensors", *opts[:-4], "--n-groups", 5)
+    assert code != 0 and "do not fit this config" in err

@@ -178,3 +178,33 @@ def test_a_parameter_matched_swdae_is_its_own_row():
     assert variant("swdae", {}, {"match_parameters": 1_000_000}) == "swdae-p"
     assert variant("swdae", {"match_model": ""}, {}) == "swdae"
     assert variant("fc-dae", {"match_model": "mult-dae"}, {}) == "fc-dae"  # only Sw-DAE has a matched variant
+
+
+def test_a_search_over_lr_learns_swdaes_groups_once_and_gets_what_each_trial_would_alone(data_dir, tmp_path, monkeypatch):
+    import aerec.structure as structure
+
+    spec = SearchSpec.from_dict({"model": "swdae", "data": str(data_dir), "grid": {"lr": [1e-2, 3e-2]},
+                                 "fixed": {"device": "cpu", "n_groups": 8, "overlap": 2, "n_components": 4, "max_epochs": 3, "batch_size": 16}})  # fmt: skip
+    calls = []
+    real = structure.learn_groups
+    monkeypatch.setattr(structure, "learn_groups", lambda *a, **k: calls.append(k) or real(*a, **k))
+    result = run_search(spec, tmp_path / "s")
+    assert len(calls) == 1, "one grouping setting: learned once"
+    assert [t["groups"] for t in result.trials] == ["learned", "reused"]
+    assert len(list((tmp_path / "s" / "groups").glob("*.safetensors"))) == 1
+    data = PreparedDataset.load(data_dir)
+    from aerec.models import SwDAE
+
+    alone = SwDAE(**spec.fixed, lr=3e-2).fit(data.train, validation=data.validation)  # learns its own groups
+    assert result.trials[1]["validation"]["ndcg@100"]["mean"] == aerec.evaluate.evaluate(alone.score, data.validation).summary()["ndcg@100"]["mean"]
+    spec2 = SearchSpec.from_dict({**json.loads(json.dumps(dataclasses_asdict(spec))), "grid": {"lr": [1e-2, 3e-2, 1e-1]}})
+    calls.clear()
+    result = run_search(spec2, tmp_path / "s")  # resumed in a new run: the new trial loads the saved groups
+    assert calls == [] and result.trials[-1]["groups"] == "loaded"
+
+
+def dataclasses_asdict(spec):
+    import dataclasses
+
+    d = dataclasses.asdict(spec)
+    return {k: d[k] for k in ("model", "data", "grid", "fixed")}

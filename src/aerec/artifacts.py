@@ -102,15 +102,26 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def fit_inputs(model: Recommender) -> dict[str, typing.Any]:
-    """The fitted models ``model.fit`` takes as arguments, loaded from the directories its config names.
+def fit_inputs(model: Recommender, files: dict[str, str | Path] | None = None) -> dict[str, typing.Any]:
+    """The inputs ``model.fit`` takes besides the data, loaded from disk.
 
-    FC-Prune and FC-Reg start from a saved FC-DAE (their config's ``base``); a model never reads a
-    model directory itself, so whoever fits one (``aerec train``, a search) passes
-    ``model.fit(X, ..., **fit_inputs(model))``. Empty for every other model.
+    * FC-Prune and FC-Reg start from a saved FC-DAE, the directory their
+      config's ``base`` names;
+    * ``files`` maps an input the model declares in ``input_files`` to a file:
+      ``{"groups": "groups.safetensors"}`` for Sw-DAE (``aerec groups --out``).
+
+    A model never reads such files itself, so whoever fits one (``aerec train``,
+    a search) passes ``model.fit(X, ..., **fit_inputs(model, files))``.
     """
+    from aerec.structure import load_groups
+
+    loaders = {"groups": load_groups}
+    inputs: dict[str, typing.Any] = {}
     path = getattr(model.config, "base", "")
-    if not path:
-        return {}
-    base, _, _ = load_model(path, device=getattr(model.config, "device", None))
-    return {"base": base}
+    if path:
+        inputs["base"], _, _ = load_model(path, device=getattr(model.config, "device", None))
+    for name, file in (files or {}).items():
+        if name not in model.input_files or name not in loaders:
+            raise ConfigError(f"{model.name}: takes no --{name} file (its input files: {', '.join(model.input_files) or 'none'})")
+        inputs[name] = loaders[name](file)
+    return inputs

@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         m.add_argument("--data", required=True, type=Path, help="a prepared directory (`aerec prepare`)")
         m.add_argument("--out", required=True, type=Path, help="the model directory to write")
         add_config_options(m, cls.Config)
+        for input_name, what in getattr(cls, "input_files", {}).items():
+            m.add_argument(f"--{input_name}", type=Path, metavar="FILE", help=what)
         if hasattr(cls, "checkpoint"):
             m.add_argument("--checkpoint", type=Path, help="save the training state here after every validation and resume from it "
                            "when the same command is run again (deleted once the model is saved)")  # fmt: skip
@@ -365,7 +367,8 @@ def cmd_train(args) -> None:
             _say(args, f"resuming from {checkpoint}")
         model.checkpoint = str(checkpoint)
     t0 = time.perf_counter()
-    model.fit(train, validation=validation, progress=_progress(args), **fit_inputs(model))
+    files = {k: getattr(args, k) for k in getattr(model, "input_files", {}) if getattr(args, k, None) is not None}
+    model.fit(train, validation=validation, progress=_progress(args), **fit_inputs(model, files))
     fit_seconds = time.perf_counter() - t0
     val = evaluate(model.score, validation, ks=(20, 50, 100))
     extra = {"data": str(args.data), "data_manifest": {k: data.manifest.get(k) for k in ("dataset", "protocol", "counts")}, "fit_seconds": round(fit_seconds, 3), "validation": val.to_json()}
@@ -635,9 +638,9 @@ def cmd_synth(args) -> None:
 
 
 def cmd_groups(args) -> None:
-    from aerec.atomic import atomic_write_bytes, atomic_write_json
+    from aerec.atomic import atomic_write_json
     from aerec.data.prepared import PreparedDataset
-    from aerec.structure import learn_groups
+    from aerec.structure import learn_groups, save_groups
 
     data = PreparedDataset.load(args.data)
     if args.timings_out is not None:
@@ -647,9 +650,7 @@ def cmd_groups(args) -> None:
     R = args.overlap if args.overlap is not None else max(1, round(0.1 * args.n_groups))
     groups = learn_groups(data.train, n_groups=args.n_groups, overlap=R, n_components=args.n_components, algorithm=args.algorithm, normalize=args.normalize, seed=args.seed, device=args.device, progress=_progress(args))
     if args.out is not None:
-        from safetensors.numpy import save
-
-        atomic_write_bytes(args.out, save(groups.to_arrays(), metadata=groups.metadata()))
+        save_groups(groups, args.out)
     popularity = np.asarray(data.train.sum(axis=0)).ravel()
     member = groups.membership.tocsc()
     sizes = groups.sizes()

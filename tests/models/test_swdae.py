@@ -113,3 +113,34 @@ def test_an_unknown_output_bias_is_a_config_error(data):
 
     with pytest.raises(ConfigError, match="--output-bias 'mean'"):
         SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, output_bias="mean", device="cpu").fit(data[0])
+
+
+def test_given_groups_give_the_same_model_and_mismatched_ones_are_refused(data, tmp_path):
+    from aerec.errors import ConfigError, DataError
+    from aerec.structure import learn_groups, load_groups, save_groups
+
+    train, fold = data
+    cfg = dict(n_groups=12, overlap=2, n_components=6, max_epochs=2, batch_size=32, lr=1e-2, device="cpu")
+    own = SwDAE(**cfg).fit(train, validation=fold)
+    groups = learn_groups(train, **SwDAE(**cfg).grouping(train.shape[1]))
+    path = save_groups(groups, tmp_path / "g.safetensors")
+    given = SwDAE(**cfg).fit(train, validation=fold, groups=load_groups(path))
+    np.testing.assert_array_equal(given.score(fold.X_in), own.score(fold.X_in))
+    assert given.fit_info_["groups"]["source"] == "given" and own.fit_info_["groups"]["source"] == "learned"
+    with pytest.raises(ConfigError, match="n_groups 12 \\(the model needs 10\\)"):
+        SwDAE(**{**cfg, "n_groups": 10}).fit(train, groups=groups)
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not safetensors")
+    with pytest.raises(DataError, match="bad.safetensors: not a safetensors file"):
+        load_groups(bad)
+    from safetensors.numpy import save
+
+    arrays = groups.to_arrays()
+    arrays["item_groups"][0, 0] = 99
+    (tmp_path / "range.safetensors").write_bytes(save(arrays, metadata=groups.metadata()))
+    with pytest.raises(DataError, match="group indices must lie in \\[0, 12\\)"):
+        load_groups(tmp_path / "range.safetensors")
+    arrays["item_groups"][0] = [3, 3]
+    (tmp_path / "twice.safetensors").write_bytes(save(arrays, metadata=groups.metadata()))
+    with pytest.raises(DataError, match="the same group twice"):
+        load_groups(tmp_path / "twice.safetensors")

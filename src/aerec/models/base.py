@@ -50,6 +50,9 @@ class Recommender(ABC):
     Config: ClassVar[type]
     task: ClassVar[str] = "ranking"
     sequential: ClassVar[bool] = False
+    #: Inputs of ``fit`` besides the data that can come from a file, by name, with what the file is
+    #: (``aerec train MODEL --NAME FILE``; :func:`aerec.artifacts.fit_inputs` loads them).
+    input_files: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         if config is None:

@@ -45,6 +45,7 @@ from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.layers import Structure, StructuredLayer
 from aerec.models.torch_base import DAEModule, TorchRecommender, layer_backend
+from aerec.structure.groups import ItemGroups
 from aerec.training import TrainConfig
 
 
@@ -94,35 +95,53 @@ class SwDAE(TorchRecommender):
     name = "swdae"
     Config = SwDAEConfig
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, groups=None) -> None:
-        """Learn the item groups (unless ``groups`` are given), then train the network."""
+    #: What ``fit`` takes besides the data: ``aerec train swdae --groups FILE`` loads it (``aerec groups --out``).
+    input_files = {"groups": "item groups written by `aerec groups --out FILE` (safetensors), used instead of learning them"}
+
+    def grouping(self, n_items: int) -> dict:
+        """The :func:`~aerec.structure.learn_groups` arguments this config asks for on ``n_items`` items.
+
+        Two configs with the same grouping learn the same groups (one seed, one
+        device), so a search over, say, ``lr`` learns them once and passes them
+        to every trial's ``fit(X, groups=...)``.
+        """
+        self.n_items_ = n_items
+        self._match_parameters()
+        cfg = self.config
+        return {"n_groups": cfg.n_groups, "overlap": self.overlap, "n_components": cfg.n_components, "algorithm": cfg.grouping,
+                "normalize": cfg.normalize, "seed": cfg.seed, "device": str(resolve_device(cfg.device))}  # fmt: skip
+
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, groups: ItemGroups | None = None) -> None:
+        """Learn the item groups (unless ``groups``, learned with this config's grouping, are given), then train the network."""
         from aerec.structure import learn_groups
 
-        self._match_parameters()
+        wanted = self.grouping(X.shape[1])
         cfg = self.config
         device = resolve_device(cfg.device)
         if groups is None:
-            groups = learn_groups(
-                X,
-                n_groups=cfg.n_groups,
-                overlap=self.overlap,
-                n_components=cfg.n_components,
-                algorithm=cfg.grouping,
-                normalize=cfg.normalize,
-                seed=cfg.seed,
-                device=str(device),
-                progress=progress,
-            )
+            groups = learn_groups(X, **wanted, progress=progress)
+            source = "learned"
+        else:
+            self._check_groups(groups, wanted)
+            source = "given"
         self.groups_ = groups
         self._build(np.asarray(groups.item_groups), device)
         self._start_output_bias(X)
         training = self._train(X, validation, progress, device)
         self.fit_info_ = {
             **self.fit_info_,
-            "groups": {"timings": groups.timings, "diagnostics": groups.diagnostics, **groups.overlap()},
+            "groups": {"source": source, "timings": groups.timings, "diagnostics": groups.diagnostics, **groups.overlap()},
             "training": training,
             "parameters": self.n_parameters(),
         }
+
+    def _check_groups(self, groups: ItemGroups, wanted: dict) -> None:
+        """Given groups must be this config's: the same items, K and R (else a clear error, not a silently other model)."""
+        got = {"items": groups.n_items, "n_groups": groups.n_groups, "overlap": groups.overlap_r}
+        need = {"items": self.n_items_, "n_groups": wanted["n_groups"], "overlap": wanted["overlap"]}
+        if got != need:
+            diff = ", ".join(f"{k} {got[k]} (the model needs {need[k]})" for k in got if got[k] != need[k])
+            raise ConfigError(f"swdae: the given item groups do not fit this config: {diff}")
 
     def _match_parameters(self) -> None:
         """Sw-DAE-P: replace ``n_groups`` by the width that matches the parameter budget."""

@@ -78,6 +78,7 @@ import json
 import time
 import warnings
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
@@ -239,6 +240,57 @@ class ItemGroups:
             timings=json.loads(metadata.get("timings", "{}")),
             diagnostics=json.loads(metadata.get("diagnostics", "{}")),
         )
+
+
+def save_groups(groups: ItemGroups, path: str | Path) -> Path:
+    """Write ``groups`` to ``path`` (safetensors: the arrays and the parameters as metadata), atomically."""
+    from safetensors.numpy import save
+
+    from aerec.atomic import atomic_write_bytes
+
+    path = Path(path)
+    atomic_write_bytes(path, save(groups.to_arrays(), metadata=groups.metadata()))
+    return path
+
+
+def load_groups(path: str | Path) -> ItemGroups:
+    """The item groups saved by :func:`save_groups` (``aerec groups --out``), checked before any use.
+
+    A file that is not such a file, or whose arrays are out of range (a group
+    index outside ``[0, K)``, an item listed twice in one group, a row count
+    that is not the item count) is a :class:`DataError` naming the file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (item groups from `aerec groups --out`)")
+    try:
+        from safetensors import safe_open
+
+        arrays = load_file(str(path))
+        with safe_open(str(path), framework="numpy") as f:
+            metadata = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise DataError(f"{path}: not a safetensors file of item groups ({e})") from None
+    G = arrays.get("item_groups")
+    if G is None or G.ndim != 2 or G.dtype.kind not in "iu" or G.shape[1] < 1:
+        raise DataError(f"{path}: no item_groups array of shape (items, R) with integer entries")
+    try:
+        k, r = int(metadata["n_groups"]), int(metadata["overlap"])
+    except (KeyError, ValueError) as e:
+        raise DataError(f"{path}: its metadata does not give K and R as aerec writes them ({e})") from None
+    if G.min() < 0 or G.max() >= k or r != G.shape[1]:
+        raise DataError(f"{path}: group indices must lie in [0, {k}) with {r} per item")
+    S = np.sort(G, axis=1)
+    if (S[:, 1:] == S[:, :-1]).any():
+        raise DataError(f"{path}: an item lists the same group twice")
+    try:
+        groups = ItemGroups.from_arrays(arrays, metadata)
+    except (ValueError, TypeError, KeyError) as e:
+        raise DataError(f"{path}: its metadata is not aerec's ({e})") from None
+    return groups
 
 
 def learn_groups(
