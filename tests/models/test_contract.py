@@ -16,7 +16,8 @@ from tests.conftest import block_data, split_rows
 # The ranking models (task "ranking"); the rating models have their own suite (test_rating_contract.py).
 RANKING = sorted(n for n, c in MODELS.items() if c.task == "ranking")
 
-# Small, fast settings per ranking model; every ranking model in MODELS must appear here.
+# Small, fast settings per ranking model; a model missing here runs the suite with its defaults (a new model
+# needs no edit of this file; add it here only when its defaults are slow on this toy data).
 FAST = {
     "popularity": {},
     "ease": {"l2_grid": (1.0, 10.0, 100.0), "refine": 1, "device": "cpu"},
@@ -32,12 +33,12 @@ FAST = {
     "slim": {"l1": 0.5, "l2": 5.0},
     "svae": {"embedding": 8, "rnn": 8, "hidden": 8, "latent": 4, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
 }
-PERSONALISED = {"ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae", "fc-prune", "fc-reg", "cdae", "wmf", "slim", "svae"}
+PERSONALISED = {"itemknn", "ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae", "fc-prune", "fc-reg", "cdae", "wmf", "slim", "svae"}
 
 
-def test_every_model_has_fast_settings():
-    assert set(RANKING) == set(FAST)
-    assert {"popularity", "ease", "swdae"} <= set(RANKING)
+def test_fast_settings_name_only_registered_models():
+    assert set(FAST) <= set(RANKING)
+    assert {"popularity", "ease", "swdae", "itemknn"} <= set(RANKING)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def module_blocks():
 def fitted(request, module_blocks):
     """Each model fitted once for the whole module (the tests do not change it)."""
     train, fold = module_blocks
-    model = MODELS[request.param](**FAST[request.param]).fit(train, validation=fold)
+    model = MODELS[request.param](**FAST.get(request.param, {})).fit(train, validation=fold)
     return model, train, fold
 
 
@@ -149,7 +150,7 @@ def test_personalised_models_find_the_users_block(name, blocks):
     inputs = (train, fold)
     if MODELS[name].sequential:
         inputs = random_time_order(train, seed=0), Fold(random_time_order(fold.X_in, seed=1), fold.X_out, fold.users)
-    model = MODELS[name](**FAST[name]).fit(inputs[0], validation=inputs[1])
+    model = MODELS[name](**FAST.get(name, {})).fit(inputs[0], validation=inputs[1])
 
     def in_block(scores):
         top = topk_items(scores, 7, exclude=fold.X_in)

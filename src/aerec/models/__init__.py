@@ -14,6 +14,7 @@ from aerec.models.ease import EASE
 from aerec.models.fcdae import FCDAE
 from aerec.models.fcprune import FCPrune
 from aerec.models.fcreg import FCReg
+from aerec.models.itemknn import ItemKNN
 from aerec.models.multvae import MultDAE, MultVAE
 from aerec.models.popularity import Popularity
 from aerec.models.rating_base import RatingRecommender
@@ -22,7 +23,7 @@ from aerec.models.svae import SVAE
 from aerec.models.swdae import SwDAE
 from aerec.models.wmf import WMF
 
-MODELS: dict[str, type[Recommender] | type[RatingRecommender]] = {cls.name: cls for cls in (Popularity, EASE, SwDAE, FCDAE, DeepSwDAE, MultVAE, MultDAE, FCPrune, FCReg, CDAE, WMF, SLIM, SVAE)}
+MODELS: dict[str, type[Recommender] | type[RatingRecommender]] = {cls.name: cls for cls in (Popularity, EASE, ItemKNN, SwDAE, FCDAE, DeepSwDAE, MultVAE, MultDAE, FCPrune, FCReg, CDAE, WMF, SLIM, SVAE)}
 MODELS.update({cls.name: cls for cls in (IAutoRec, UAutoRec, DeepRec, DenoisingAutoRec)})  # explicit ratings
 
-__all__ = ["CDAE", "DeepRec", "DenoisingAutoRec", "EASE", "DeepSwDAE", "IAutoRec", "UAutoRec", "RatingRecommender", "FCDAE", "FCPrune", "FCReg", "MODELS", "MultDAE", "MultVAE", "Popularity", "Recommender", "SLIM", "SVAE", "SwDAE", "WMF"]
+__all__ = ["MODELS", "RatingRecommender", "Recommender", *sorted({cls.__name__ for cls in MODELS.values()})]
