@@ -21,6 +21,7 @@ LAYERS: list[set[str]] = [
     {"structure", "training", "protocol"},
     {"models"},
     {"artifacts", "evaluate", "serve", "analysis"},
+    {"trial"},
     {"search"},
     {"experiment", "report_html"},
     {"report_analyses", "report_training"},

@@ -41,6 +41,8 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'aerec' has no attribute {name!r}")
+    if module == f"aerec.{name}":  # aerec.evaluate: the submodule, which is callable as its function
+        return importlib.import_module(module)
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # the next access does not come here
     return value

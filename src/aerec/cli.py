@@ -345,38 +345,41 @@ def cmd_prepare(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from aerec.artifacts import fit_inputs, save_model
-    from aerec.data.prepared import PreparedDataset
-    from aerec.data.sequential import inputs_for
-    from aerec.evaluate import evaluate
     from aerec.models import MODELS
+    from aerec.trial import clear_checkpoint, run_trial, save_trial
 
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
         raise ConfigError(f"{args.out}: directory exists and is not empty (pass --force to replace it)")
-    if MODELS[args.model].task == "rating" or _protocol_of(args.data) == "ratings":
-        _train_rating(args, MODELS[args.model])
-        return
-    data = PreparedDataset.load(args.data)
-    model = MODELS[args.model](**config_overrides(args))
-    train, validation, _ = inputs_for(model, data, where=str(args.data))  # order matrices for a sequential model
+    cls = MODELS[args.model]
+    data = _training_data(args, cls)
+    model = cls(**config_overrides(args))
+    files = {k: getattr(args, k) for k in cls.input_files if getattr(args, k, None) is not None} if cls.task == "ranking" else {}
     checkpoint = getattr(args, "checkpoint", None)
-    if checkpoint is not None:
-        if checkpoint.is_dir():
-            raise ConfigError(f"--checkpoint {checkpoint}: is a directory; give a file path")
-        if checkpoint.is_file():
-            _say(args, f"resuming from {checkpoint}")
-        model.checkpoint = str(checkpoint)
-    t0 = time.perf_counter()
-    files = {k: getattr(args, k) for k in getattr(model, "input_files", {}) if getattr(args, k, None) is not None}
-    model.fit(train, validation=validation, progress=_progress(args), **fit_inputs(model, files))
-    fit_seconds = time.perf_counter() - t0
-    val = evaluate(model.score, validation, ks=(20, 50, 100))
-    extra = {"data": str(args.data), "data_manifest": {k: data.manifest.get(k) for k in ("dataset", "protocol", "counts")}, "fit_seconds": round(fit_seconds, 3), "validation": val.to_json()}
-    save_model(model, args.out, data.items, overwrite=args.force, extra=extra)
-    if checkpoint is not None:
-        for path in (checkpoint, Path(f"{checkpoint}.base")):
-            path.unlink(missing_ok=True)
-    print(f"{args.out}: {model.name} fitted in {fit_seconds:.1f} s; validation {_headline(val)}")
+    trial = run_trial(model, data, files=files, checkpoint=checkpoint, progress=_progress(args), say=lambda m: _say(args, m), where=str(args.data))
+    save_trial(trial, args.out, data, where=str(args.data), overwrite=args.force)
+    clear_checkpoint(checkpoint)
+    val = trial.validation
+    if cls.task == "rating":
+        scores = f"validation RMSE {val.rmse:.4f}  MAE {val.mae:.4f}  (n={val.n:,})" if val.n else "no validation ratings (trained every epoch)"
+    else:
+        scores = f"validation {_headline(val)}"
+    print(f"{args.out}: {model.name} fitted in {trial.fit_seconds:.1f} s; {scores}")
+
+
+def _training_data(args, cls):
+    """The prepared data ``aerec train`` fits on: a ratings directory for a rating model, else a ranking split."""
+    kind = _protocol_of(args.data)
+    if cls.task == "rating" or kind == "ratings":
+        from aerec.data.ratings import RatingsDataset
+
+        if cls.task != "rating":
+            raise ConfigError(f"{args.model} is a ranking model but {args.data} holds explicit ratings (--protocol ratings); train {RATING_MODELS_HINT} on it, or prepare the data with --protocol strong")
+        if kind != "ratings":
+            raise ConfigError(f"{args.model} predicts ratings and needs data prepared with --protocol ratings; {args.data} was prepared with the {kind} protocol")
+        return RatingsDataset.load(args.data)
+    from aerec.data.prepared import PreparedDataset
+
+    return PreparedDataset.load(args.data)
 
 
 def cmd_evaluate(args) -> None:
@@ -448,37 +451,6 @@ def _prepare_ratings(args, data, changes: dict, t0: float) -> None:
         f"{args.out}: {c['users']:,} users x {c['items']:,} items; {c['train_ratings']:,} training, "
         f"{c['validation_ratings']:,} validation and {c['test_ratings']:,} test ratings"
     )
-
-
-def _train_rating(args, cls) -> None:
-    from aerec.artifacts import save_model
-    from aerec.data.ratings import RatingsDataset
-    from aerec.evaluate import evaluate_ratings
-
-    kind = _protocol_of(args.data)
-    if cls.task != "rating":
-        raise ConfigError(f"{args.model} is a ranking model but {args.data} holds explicit ratings (--protocol ratings); train {RATING_MODELS_HINT} on it, or prepare the data with --protocol strong")
-    if kind != "ratings":
-        raise ConfigError(f"{args.model} predicts ratings and needs data prepared with --protocol ratings; {args.data} was prepared with the {kind} protocol")
-    data = RatingsDataset.load(args.data)
-    model = cls(**config_overrides(args))
-    checkpoint = getattr(args, "checkpoint", None)
-    if checkpoint is not None:
-        if checkpoint.is_dir():
-            raise ConfigError(f"--checkpoint {checkpoint}: is a directory; give a file path")
-        if checkpoint.is_file():
-            _say(args, f"resuming from {checkpoint}")
-        model.checkpoint = str(checkpoint)
-    t0 = time.perf_counter()
-    model.fit(data.train, validation=data.validation, progress=_progress(args))
-    fit_seconds = time.perf_counter() - t0
-    val = evaluate_ratings(model.predict, data.validation)
-    extra = {"data": str(args.data), "data_manifest": {k: data.manifest.get(k) for k in ("dataset", "protocol", "counts")}, "fit_seconds": round(fit_seconds, 3), "validation": val.to_json()}
-    save_model(model, args.out, data.items, overwrite=args.force, extra=extra)
-    if checkpoint is not None:
-        checkpoint.unlink(missing_ok=True)
-    scores = f"validation RMSE {val.rmse:.4f}  MAE {val.mae:.4f}  (n={val.n:,})" if val.n else "no validation ratings (trained every epoch)"
-    print(f"{args.out}: {model.name} fitted in {fit_seconds:.1f} s; {scores}")
 
 
 def _is_rating_run(args) -> bool:

@@ -161,15 +161,15 @@ def run_search(
     evaluate_test: bool = True,
 ) -> SearchResult:
     """Run (or resume) the search into ``out``; return the chosen trial and its test metrics."""
-    from aerec.artifacts import config_from_dict, fit_inputs, save_model
+    from aerec.artifacts import config_from_dict
     from aerec.data.prepared import PreparedDataset
     from aerec.data.sequential import inputs_for
-    from aerec.evaluate import evaluate
     from aerec.models import MODELS
+    from aerec.trial import GroupsCache, run_trial, save_trial
 
     out = Path(out)
     data = PreparedDataset.load(spec.data)
-    train, validation, test_fold = inputs_for(MODELS[spec.model], data, where=spec.data)  # order matrices for a sequential model
+    _, _, test_fold = inputs_for(MODELS[spec.model], data, where=spec.data)  # order matrices for a sequential model
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "spec.json", {**dataclasses.asdict(spec), "trials": spec.trials()})
     log = out / "trials.jsonl"
@@ -178,7 +178,7 @@ def run_search(
     best = _best(done)
     todo = [p for p in spec.trials() if trial_key(p) not in finished]
     say(f"{spec.model} on {spec.data}: {len(spec.trials())} trials, {len(done)} already done")
-    groups_cache = GroupsCache(out / "groups", train, data_id={"data": spec.data, "manifest": data.manifest.get("sources")})
+    groups_cache = GroupsCache(out / "groups", data_id={"data": spec.data, "manifest": data.manifest.get("sources")})
     for i, params in enumerate(todo, 1):
         overrides = {**spec.fixed, **params}
         if spec.trial_budget and "time_budget" in {f.name for f in dataclasses.fields(MODELS[spec.model].Config)}:
@@ -187,23 +187,19 @@ def run_search(
         t0 = time.perf_counter()
         try:
             cls = MODELS[spec.model]
-            model = cls(config_from_dict(cls.Config, overrides))
-            inputs = fit_inputs(model)
-            if hasattr(model, "grouping"):  # learned item groups: once per grouping setting, kept in out/groups/
-                inputs["groups"], record["groups"] = groups_cache.get(model.grouping(train.shape[1]), progress)
-            model.fit(train, validation=validation, progress=progress, **inputs)
-            fit_seconds = time.perf_counter() - t0
-            val = evaluate(model.score, validation, ks=(20, 50, 100))
-            record.update(validation=val.summary(), fit_seconds=round(fit_seconds, 3), fit_info=_brief(model.fit_info_))
+            trial = run_trial(cls(config_from_dict(cls.Config, overrides)), data, groups_cache=groups_cache, progress=progress, where=spec.data)
+            record.update(validation=trial.validation.summary(), fit_seconds=round(trial.fit_seconds, 3), fit_info=_brief(trial.model.fit_info_))
+            if trial.groups is not None:
+                record["groups"] = trial.groups
         except AerecError as e:
             record.update(status=getattr(e, "status", "failed"), error=str(e), fit_seconds=round(time.perf_counter() - t0, 3))
         record["seconds"] = round(time.perf_counter() - t0, 3)
         if record["status"] == "ok":
-            extra = {"data": spec.data, "search": {"params": params, "fixed": spec.fixed}, "fit_seconds": record["fit_seconds"], "validation": val.to_json()}
+            extra = {"search": {"params": params, "fixed": spec.fixed}}
             if spec.sweep:
-                save_model(model, _trial_dir(out, spec, params), data.items, overwrite=True, extra=extra)
+                save_trial(trial, _trial_dir(out, spec, params), data, where=spec.data, overwrite=True, extra=extra)
             if best is None or _score(record) > _score(best):
-                save_model(model, out / "best", data.items, overwrite=True, extra=extra)
+                save_trial(trial, out / "best", data, where=spec.data, overwrite=True, extra=extra)
                 best = record
         _append(log, record)
         done.append(record)
@@ -225,40 +221,6 @@ def run_search(
         summary["sweep"] = _test_every_trial(out, spec, done, test_fold)
     atomic_write_json(out / "summary.json", summary)
     return SearchResult(best, done, test)
-
-
-class GroupsCache:
-    """Item groups learned once per grouping setting and reused by every trial that asks for the same.
-
-    A search over Sw-DAE's ``lr`` or dropout would otherwise relearn identical
-    groups in every trial. Groups live in memory for the run and in
-    ``directory/<key>.safetensors`` for a resumed run; the key hashes the
-    grouping arguments and the data's identity (its path and the sources'
-    checksums in its manifest), so another dataset never reuses them.
-    """
-
-    def __init__(self, directory: Path, X, data_id: dict) -> None:
-        self.directory, self.X, self.data_id = directory, X, data_id
-        self.memory: dict[str, Any] = {}
-
-    def get(self, grouping: dict, progress: bool = False) -> tuple[Any, str]:
-        """``(groups, how)``: ``how`` is ``"learned"``, ``"reused"`` (this run) or ``"loaded"`` (a file of an earlier run)."""
-        import hashlib
-
-        from aerec.structure import learn_groups, load_groups, save_groups
-
-        key = hashlib.sha256(json.dumps({**grouping, **self.data_id, "shape": list(self.X.shape), "nnz": int(self.X.nnz)}, sort_keys=True, default=str).encode()).hexdigest()[:20]
-        if key in self.memory:
-            return self.memory[key], "reused"
-        path = self.directory / f"{key}.safetensors"
-        if path.is_file():
-            self.memory[key] = load_groups(path)
-            return self.memory[key], "loaded"
-        groups = learn_groups(self.X, **grouping, progress=progress)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        save_groups(groups, path)
-        self.memory[key] = groups
-        return groups, "learned"
 
 
 def _trial_dir(out: Path, spec: SearchSpec, params: dict) -> Path:

@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device, resolve_dtype, torch_csr
-from aerec.errors import ConfigError
 from aerec.protocol import validation_ndcg
 from aerec.models.base import Recommender
 
