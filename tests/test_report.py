@@ -23,11 +23,24 @@ def _metrics(ndcg):
     return {"ndcg@100": _metric(ndcg), "recall@20": _metric(ndcg - 0.02), "recall@50": _metric(ndcg + 0.1)}
 
 
+WIDTH_FIELDS = {"swdae": "n_groups", "fc-dae": "n_hidden", "fc-prune": "n_hidden", "fc-reg": "n_hidden", "mult-dae": "hidden", "mult-vae": "hidden"}
+
+
+def fake_describe(model: str, field: str | None = None) -> dict:
+    """The facts a model of that name writes with ``describe()`` (its width field; Sw-DAE's structure)."""
+    facts = {"model": model, "task": "ranking", "variant": model}
+    if model in WIDTH_FIELDS:
+        facts["width"] = {"field": WIDTH_FIELDS[model], "value": None}
+    if model == "swdae":
+        facts["structure"] = {"groups": "item_groups", "width_bias": "encoder.bias"}
+    return facts
+
+
 def write_fake_sweep(folder, model="fc-reg", field="activation_l1", values=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), data="runs/blocks"):
     """A finished sweep's files as aerec.search writes them, with made-up metrics (no model is fitted)."""
     folder.mkdir(parents=True)
     rows = [{"params": {field: v}, "status": "ok", "validation": _metrics(0.30 + 0.01 * i), "test": {"summary": _metrics(0.29 + 0.01 * i), "n_scored": 30}} for i, v in enumerate(values)]
-    best = {"params": rows[-1]["params"], "status": "ok", "validation": rows[-1]["validation"]}
+    best = {"params": rows[-1]["params"], "status": "ok", "validation": rows[-1]["validation"], "describe": fake_describe(model, field)}
     summary = {"model": model, "data": data, "best": best, "n_trials": len(rows), "n_failed": 0, "statuses": ["ok"], "test": rows[-1]["test"], "sweep": rows}
     spec = {"model": model, "data": data, "method": "grid", "sweep": True, "fixed": {"device": "cpu"}, "grid": {field: list(values)}}
     for name, obj in (("summary.json", summary), ("sweep.json", rows), ("spec.json", spec)):

@@ -14,11 +14,14 @@ from aerec.report import _sweep_plot, load_search, write_report
 from tests.test_report import _metrics, write_fake_sweep
 
 
-def write_search(folder, model, *, ndcg=0.30, params=None, fixed=None, fit_info=None, model_json=None, trials=None, data="runs/toy"):
-    """A finished (non-sweep) search's files: summary.json, spec.json, trials.jsonl and, when given, best/model.json."""
+def write_search(folder, model, *, ndcg=0.30, params=None, fixed=None, fit_info=None, model_json=None, trials=None, data="runs/toy", describe=None):
+    """A finished (non-sweep) search's files: summary.json, spec.json, trials.jsonl and, when given, best/model.json;
+    ``describe``: the chosen model's facts, as aerec.search keeps them in the trial record."""
     folder.mkdir(parents=True)
     params = params or {}
     best = {"params": params, "status": "ok", "validation": _metrics(ndcg + 0.01), "fit_info": fit_info or {}, "fit_seconds": 1.0, "seconds": 1.0}
+    if describe is not None:
+        best["describe"] = describe
     summary = {"model": model, "data": data, "best": best, "n_trials": 1, "n_failed": 0, "statuses": ["ok"], "test": {"summary": _metrics(ndcg), "n_scored": 30}}
     spec = {"model": model, "data": data, "method": "grid", "fixed": {"device": "cpu", **(fixed or {})}, "grid": {k: [v] for k, v in params.items()}}
     (folder / "summary.json").write_text(json.dumps(summary))
@@ -149,11 +152,12 @@ def table2_run(root):
     n = 500
     cells = root / "run" / "cells" / "toy"
     sw, swp, vae = swdae_cost(n, 100, 10), swdae_cost(n, 40, 4), multvae_cost(n, 600, 200)
+    facts = lambda variant, arch, cost: {"variant": variant, "items": n, "architecture": arch, "cost": cost}  # noqa: E731  (describe()'s)
     write_search(cells / "swdae", "swdae", ndcg=0.33, params={"n_groups": 100}, fixed={"overlap_ratio": 0.1}, fit_info={"parameters": sw["parameters"]},
-                 model_json={"n_items": n, "config": {"n_groups": 100, "overlap": 0, "overlap_ratio": 0.1}})
+                 describe=facts("swdae", "K = 100, R = 10", sw))
     write_search(cells / "swdae-matched", "swdae", ndcg=0.315, fixed={"match_model": "mult-vae"}, fit_info={"parameters": swp["parameters"]},
-                 model_json={"n_items": n, "config": {"n_groups": 40, "overlap": 0, "overlap_ratio": 0.1, "match_model": "mult-vae"}})
-    write_search(cells / "mult-vae", "mult-vae", ndcg=0.30, fit_info={"parameters": vae["parameters"]}, model_json={"n_items": n, "config": {"hidden": 600, "latent": 200}})
+                 describe=facts("swdae-p", "K = 40, R = 4", swp))
+    write_search(cells / "mult-vae", "mult-vae", ndcg=0.30, fit_info={"parameters": vae["parameters"]}, describe=facts("mult-vae", "I-600-200-600-I", vae))
     write_search(cells / "ease", "ease", ndcg=0.35, fit_info={})
     return root / "run", {"Sw-DAE": sw, "Sw-DAE-P": swp, "Mult-VAE": vae}
 

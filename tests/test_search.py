@@ -171,13 +171,15 @@ def test_a_sweep_keeps_and_tests_every_trial_but_chooses_on_validation(data_dir,
     assert main(["leaderboard", "--trials", str(tmp_path / "plain")]) == 1
 
 
-def test_a_parameter_matched_swdae_is_its_own_row():
-    from aerec.search import variant
-
-    assert variant("swdae", {"match_model": "mult-dae"}, {"n_groups": 3000}) == "swdae-p"
-    assert variant("swdae", {}, {"match_parameters": 1_000_000}) == "swdae-p"
-    assert variant("swdae", {"match_model": ""}, {}) == "swdae"
-    assert variant("fc-dae", {"match_model": "mult-dae"}, {}) == "fc-dae"  # only Sw-DAE has a matched variant
+def test_a_parameter_matched_swdae_is_its_own_row(data_dir, tmp_path):
+    """The row name comes from the model itself (describe()["variant"]), kept in the trial record."""
+    fixed = {"device": "cpu", "n_components": 4, "max_epochs": 1, "batch_size": 16}
+    for name, extra in (("p", {"match_parameters": 250}), ("plain", {"n_groups": 8, "overlap": 2})):
+        spec = SearchSpec.from_dict({"model": "swdae", "data": str(data_dir), "fixed": {**fixed, **extra}, "grid": {"lr": [1e-2]}})
+        result = run_search(spec, tmp_path / name)
+        assert result.best["describe"]["variant"] == ("swdae-p" if name == "p" else "swdae")
+    table = main(["leaderboard", str(tmp_path / "p"), str(tmp_path / "plain")])
+    assert table == 0
 
 
 def test_a_search_over_lr_learns_swdaes_groups_once_and_gets_what_each_trial_would_alone(data_dir, tmp_path, monkeypatch):

@@ -39,6 +39,7 @@ def save_model(model: Recommender, out: str | Path, items: pd.DataFrame, *, over
         "config": dataclasses.asdict(model.config),
         "fit_info": model.fit_info_,
         "n_items": model.n_items,
+        "describe": model.describe(),
         **(extra or {}),
     }
     state = {k: np.ascontiguousarray(v) for k, v in model.state_dict().items()}

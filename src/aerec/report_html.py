@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from aerec.errors import ConfigError
-from aerec.search import variant
 
 SELECT = "ndcg@100"  # the selection metric of aerec.search
 
@@ -41,11 +40,15 @@ class Search:
         return str(self.summary.get("model", "?"))
 
     @property
+    def facts(self) -> dict:
+        """What the chosen model said of itself (``Recommender.describe``, kept in the best trial's record); {} for none."""
+        facts = (self.summary.get("best") or {}).get("describe")
+        return facts if isinstance(facts, dict) else {}
+
+    @property
     def variant(self) -> str:
-        """The model's row name: ``swdae-p`` for a parameter-matched Sw-DAE (or a search directory of that name)."""
-        if self.model == "swdae" and self.path.name == "swdae-p":
-            return "swdae-p"
-        return variant(self.model, (self.spec or {}).get("fixed"), (self.summary.get("best") or {}).get("params"))
+        """The model's row name (``swdae-p`` for a parameter-matched Sw-DAE): the chosen model's own, else the model's name."""
+        return str(self.facts.get("variant") or self.model)
 
     @property
     def dataset(self) -> str:

@@ -5,8 +5,9 @@ and :func:`sweep_recall_panel` from its per-sweep plot. For one dataset:
 
 * Table 2 (Khawar et al., Sec. 5.2): per Sw-DAE, Sw-DAE-P, Mult-VAE, Mult-DAE
   and FC-DAE search, its chosen trial's parameters (``fit_info.parameters``),
-  FLOPs per user (:mod:`aerec.cost`, from the chosen model's config and
-  item count in ``best/model.json``), test NDCG@100 and its % improvement over
+  FLOPs per user and architecture (what the chosen model's ``describe()``
+  said, kept in its trial record: :mod:`aerec.cost`'s counts on its own
+  config and items), test NDCG@100 and its % improvement over
   Mult-VAE, ``100 (NDCG - NDCG_vae) / NDCG_vae``.
 * Figure 4 (Sec. 5.5): for every search trained with ``track_spectra`` (history
   records with a ``"monitor"``), per epoch (a) the spectral norm of each weight
@@ -14,7 +15,7 @@ and :func:`sweep_recall_panel` from its per-sweep plot. For one dataset:
   (:mod:`aerec.models.spectra`) and (c) the training loss and validation
   NDCG@100; and per search a table of those numbers at its best and last epoch.
 * Figure 5 (Sec. 5.3): when two or more sweeps vary only a model's width
-  (:data:`WIDTH_FIELDS`), test NDCG@100 and Recall@20 against the width.
+  (each model's ``describe()["width"]``), test NDCG@100 and Recall@20 against the width.
 * Figure 7 (Sec. 5.9): beside every sweep's NDCG@100 panel, test Recall@20 and
   Recall@50 over the swept value, the value chosen on validation marked.
 
@@ -36,11 +37,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from aerec import cost
 from aerec.errors import ConfigError
 from aerec.report_html import Page, SELECT, Search, esc, fmt_pm, fmt_value, html_commands, html_thead, new_figure, read_json
 
-WIDTH_FIELDS = {"swdae": "n_groups", "fc-dae": "n_hidden", "fc-prune": "n_hidden", "fc-reg": "n_hidden", "mult-dae": "hidden", "mult-vae": "hidden"}
 TABLE2_MODELS = {"swdae": "Sw-DAE", "swdae-p": "Sw-DAE-P", "mult-vae": "Mult-VAE", "mult-dae": "Mult-DAE", "fc-dae": "FC-DAE"}  # in the paper's order
 BOUND = "sqrt(∏_j ||W_j||₂² · Σ_j srank(W_j) / n)"
 
@@ -81,54 +80,16 @@ def _table2_row(s: Search) -> dict | None:
     best = s.summary.get("best")
     if key is None or not isinstance(best, dict):
         return None
-    meta = _model_json(s)
-    config = {**((s.spec or {}).get("fixed") or {}), **(best.get("params") or {}), **(meta.get("config") or {})}  # the saved config is the one trained (Sw-DAE-P: its matched K)
-    n_items = meta.get("n_items")
-    cost = _cost_of(s.model, config, n_items) if isinstance(n_items, int) else None
-    parameters = (best.get("fit_info") or {}).get("parameters")
-    return {"key": key, "label": TABLE2_MODELS[key], "search": s, "n_items": n_items, "architecture": _architecture(s.model, config),
-            "parameters": parameters if isinstance(parameters, int) else None, "flops": cost and cost["flops_per_user"], "ndcg": s.test(SELECT)}  # fmt: skip
+    facts = s.facts  # what the chosen model said of itself (Recommender.describe): nothing here switches on model names
+    cost = facts.get("cost") if isinstance(facts.get("cost"), dict) else {}
+    n_items, flops, parameters = facts.get("items"), cost.get("flops_per_user"), (best.get("fit_info") or {}).get("parameters")
+    return {"key": key, "label": TABLE2_MODELS[key], "search": s, "n_items": n_items if isinstance(n_items, int) else None,
+            "architecture": str(facts.get("architecture") or "–"), "parameters": parameters if isinstance(parameters, int) else None,
+            "flops": flops if isinstance(flops, int) else None, "ndcg": s.test(SELECT)}  # fmt: skip
 
 
 def _table2_key(s: Search) -> str | None:
     return s.variant if s.variant in TABLE2_MODELS else None
-
-
-def _cost_of(model: str, config: dict, n_items: int) -> dict | None:
-    """aerec.cost's counts for a model's config on ``n_items`` items, or None when a width is missing."""
-    try:
-        if model == "swdae":
-            k = int(config["n_groups"])
-            return cost.swdae_cost(n_items, k, _overlap(config))
-        if model == "fc-dae":
-            return cost.fcdae_cost(n_items, int(config["n_hidden"]))
-        if model == "mult-dae":
-            return cost.multdae_cost(n_items, int(config["hidden"]))
-        if model == "mult-vae":
-            return cost.multvae_cost(n_items, int(config["hidden"]), int(config["latent"]))
-    except (KeyError, TypeError, ValueError):
-        return None
-    return None
-
-
-def _overlap(config: dict) -> int:
-    """Sw-DAE's R: ``overlap``, or ``round(overlap_ratio · K)`` when it is 0 (as aerec.models.swdae)."""
-    return int(config.get("overlap") or max(1, int(round(float(config["overlap_ratio"]) * int(config["n_groups"])))))
-
-
-def _architecture(model: str, config: dict) -> str:
-    try:
-        if model == "swdae":
-            return f"K = {int(config['n_groups'])}, R = {_overlap(config)}"
-        if model == "fc-dae":
-            return f"K = {int(config['n_hidden'])}"
-        if model == "mult-dae":
-            return f"I-{int(config['hidden'])}-I"
-        if model == "mult-vae":
-            return f"I-{int(config['hidden'])}-{int(config['latent'])}-{int(config['hidden'])}-I"
-    except (KeyError, TypeError, ValueError):
-        pass
-    return "–"
 
 
 # -- Figure 4 -------------------------------------------------------------------------------
@@ -248,7 +209,7 @@ def _style(layer: str, j: int) -> str:
 
 # -- Figure 5 -------------------------------------------------------------------------------
 def figure5_section(page: Page, dataset: str, searches: list[Search]) -> None:
-    sweeps = sorted(((s, f) for s in searches if (f := _width_field(s)) is not None), key=lambda x: (list(WIDTH_FIELDS).index(x[0].model), x[0].name))  # Sw-DAE first
+    sweeps = sorted(((s, f) for s in searches if (f := _width_field(s)) is not None), key=lambda x: ("structure" not in x[0].facts, x[0].name))  # structured models first
     if len(sweeps) < 2:
         return
     series = []
@@ -283,8 +244,8 @@ def figure5_section(page: Page, dataset: str, searches: list[Search]) -> None:
 
 
 def _width_field(s: Search) -> str | None:
-    """The width field a sweep varies, when it varies that field alone."""
-    field = WIDTH_FIELDS.get(s.model)
+    """The width field a sweep varies (the chosen model's ``describe()["width"]``), when it varies that field alone."""
+    field = (s.facts.get("width") or {}).get("field")
     if field is None or not s.sweep:
         return None
     rows = [r for r in s.sweep if isinstance(r, dict) and isinstance(r.get("params"), dict)]

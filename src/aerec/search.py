@@ -188,7 +188,7 @@ def run_search(
         try:
             cls = MODELS[spec.model]
             trial = run_trial(cls(config_from_dict(cls.Config, overrides)), data, groups_cache=groups_cache, progress=progress, where=spec.data)
-            record.update(validation=trial.validation.summary(), fit_seconds=round(trial.fit_seconds, 3), fit_info=_brief(trial.model.fit_info_))
+            record.update(validation=trial.validation.summary(), fit_seconds=round(trial.fit_seconds, 3), fit_info=_brief(trial.model.fit_info_), describe=trial.model.describe())
             if trial.groups is not None:
                 record["groups"] = trial.groups
         except AerecError as e:
@@ -257,13 +257,6 @@ def _test_every_trial(out: Path, spec: SearchSpec, done: list[dict], fold) -> li
     return rows
 
 
-def variant(model: str, fixed: dict | None, params: dict | None) -> str:
-    """The row name of a search: ``swdae-p`` for a Sw-DAE whose width was set by a parameter match (Sec. 5.2)."""
-    if model == "swdae" and any(d.get("match_model") or d.get("match_parameters") for d in (fixed or {}, params or {})):
-        return "swdae-p"
-    return model
-
-
 def leaderboard(searches: list[str | Path]) -> str:
     """A markdown table of finished searches (their summary.json), laid out as the paper's Table 3.
 
@@ -288,7 +281,7 @@ def leaderboard(searches: list[str | Path]) -> str:
             cells = [fmt(t, "ndcg@100"), fmt(t, "recall@20"), fmt(t, "recall@50"), f"{best['validation'][SELECT]['mean']:.4f}"]
             order = t["ndcg@100"]["mean"]
         spec = json.loads((path / "spec.json").read_text()) if (path / "spec.json").is_file() else {}
-        name = variant(s["model"], spec.get("fixed"), None if best is None else best["params"])
+        name = ((best or {}).get("describe") or {}).get("variant", s["model"])
         matched = {k: v for k, v in (spec.get("fixed") or {}).items() if k in ("match_model", "match_parameters") and v}
         chosen = "–" if best is None else (", ".join(f"{k}={v}" for k, v in {**best["params"], **matched}.items()) or "(defaults)")
         trials = f"{s['n_trials']}" + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")

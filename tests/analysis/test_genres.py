@@ -70,7 +70,10 @@ def test_random_groups_are_less_concentrated_than_planted_genre_pure_ones():
 
 def write_model(folder, name="swdae", genres=GENRES, groups=GROUPS, K=3):
     folder.mkdir(parents=True)
-    (folder / "model.json").write_text(json.dumps({"format_version": 1, "model": name, "config": {}, "n_items": len(groups)}))
+    describe = {"model": name, "task": "ranking", "variant": name, "items": len(groups)}  # what Recommender.describe() writes
+    if name == "swdae":
+        describe["structure"] = {"groups": "item_groups", "width_bias": "encoder.bias"}
+    (folder / "model.json").write_text(json.dumps({"format_version": 1, "model": name, "config": {}, "n_items": len(groups), "describe": describe}))
     state = {"item_groups": groups.astype(np.int64), "encoder.bias": np.zeros(K, np.float32)} if name == "swdae" else {"w": np.zeros(1, np.float32)}
     save_file(state, str(folder / "weights.safetensors"))
     pd.DataFrame({"item_id": np.arange(len(groups)), "title": [f"m{i}" for i in range(len(groups))], "genres": genres}).to_parquet(folder / "items.parquet", index=False)

@@ -133,9 +133,19 @@ def test_unknown_fit_inputs_and_bad_training_data_are_clear_errors(fitted):
 
 
 def test_describe_says_what_the_model_is(fitted):
+    """The facts the report reads instead of switching on names; a model's cost counts its own parameters exactly."""
     model, train, _ = fitted
     facts = model.describe()
     assert facts["model"] == model.name and facts["task"] == "ranking" and facts["items"] == train.shape[1]
+    assert facts["variant"].startswith(model.name.split("-")[0])
+    if "cost" in facts:  # aerec.cost's formula (Table 2's convention) against the parameters the model really holds
+        assert facts["cost"]["parameters"] == model.n_parameters()
+    if "width" in facts:
+        assert getattr(model.config, facts["width"]["field"]) == facts["width"]["value"]
+    if "structure" in facts:
+        state = model.state_dict()
+        assert state[facts["structure"]["groups"]].shape[0] == train.shape[1]
+        assert state[facts["structure"]["width_bias"]].shape[0] == facts.get("width", {}).get("value", state[facts["structure"]["width_bias"]].shape[0])
 
 
 @pytest.mark.parametrize("name", sorted(PERSONALISED))

@@ -57,13 +57,6 @@ import scipy.sparse as sp
 from aerec.atomic import atomic_dir
 from aerec.errors import AerecError
 
-#: The saved state holding the first structured layer's groups, and the bias giving its width K.
-STRUCTURED = {
-    "swdae": ("item_groups", "encoder.bias"),
-    "deep-swdae": ("layer0.item_groups", "encoders.0.bias"),
-}
-
-
 @dataclass
 class GenreComposition:
     """The genre fractions of ``K`` units.
@@ -194,10 +187,14 @@ def load_structure(model_dir: str | Path) -> tuple[np.ndarray, int, pd.DataFrame
     path = Path(model_dir)
     if not (path / "model.json").is_file():
         raise AerecError(f"{path}: not a model directory (no model.json; train one with `aerec train`)")
-    name = json.loads((path / "model.json").read_text()).get("model")
-    if name not in STRUCTURED:
-        raise AerecError(f"{path}: a {name!r} model has no item groups; genre composition needs {' or '.join(STRUCTURED)}")
-    groups_key, bias_key = STRUCTURED[name]
+    meta = json.loads((path / "model.json").read_text())
+    name = meta.get("model")
+    structure = (meta.get("describe") or {}).get("structure")
+    if "describe" not in meta:
+        raise AerecError(f"{path}: model.json has no \"describe\" (saved by an older aerec); train the model again to analyse its groups")
+    if not isinstance(structure, dict) or not {"groups", "width_bias"} <= set(structure):
+        raise AerecError(f"{path}: a {name!r} model has no item groups; genre composition needs a model with learned groups (swdae, deep-swdae)")
+    groups_key, bias_key = structure["groups"], structure["width_bias"]
     with safe_open(str(path / "weights.safetensors"), "numpy") as f:
         item_groups = f.get_tensor(groups_key)  # (items, R)
         n_units = int(f.get_slice(bias_key).get_shape()[0])  # K, including any empty unit

@@ -127,8 +127,17 @@ class Recommender(ABC):
         return top, top_scores
 
     def describe(self) -> dict[str, Any]:
-        """Facts about the fitted model for reports and ``model.json``: name, task, parameters; a model adds its own."""
-        facts: dict[str, Any] = {"model": self.name, "task": self.task}
+        """Facts about the fitted model, written into ``model.json`` (``"describe"``) for readers that must not
+        switch on model names (the report, the genre analysis). Every model gives ``model``, ``task``,
+        ``variant`` (the row name in a results table) and ``items``; a model adds what applies:
+
+        * ``architecture``: a short text (``"K = 3000, R = 300"``, ``"I-600-200-600-I"``);
+        * ``width``: ``{"field": config field, "value": K}``, the hidden width a width sweep varies;
+        * ``cost``: :mod:`aerec.cost`'s ``parameters`` and ``flops_per_user`` (Table 2's convention);
+        * ``structure``: for models with learned item groups, the saved arrays holding the first structured
+          layer: ``{"groups": state key (items x R), "width_bias": state key whose length is K}``.
+        """
+        facts: dict[str, Any] = {"model": self.name, "task": self.task, "variant": self.name}
         if hasattr(self, "n_items_"):
             facts["items"] = int(self.n_items_)
         return facts

@@ -199,6 +199,12 @@ class DeepSwDAE(TorchRecommender):
     """Stacked Sw-DAE: greedy layer-wise structure learning and pretraining, then fine-tuning (Sec. 3.4)."""
 
     name = "deep-swdae"
+
+    def describe(self) -> dict:
+        facts = super().describe()
+        facts.update(architecture="K = " + "-".join(str(k) for k in self.config.n_groups),
+                     structure={"groups": "layer0.item_groups", "width_bias": "encoders.0.bias"})  # fmt: skip
+        return facts
     Config = DeepSwDAEConfig
 
     def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:

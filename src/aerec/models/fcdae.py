@@ -51,6 +51,16 @@ class FCDAE(TorchRecommender):
     """
 
     name = "fc-dae"
+
+    def describe(self) -> dict:
+        from aerec.cost import fcdae_cost
+
+        facts = super().describe()
+        k = self.config.n_hidden
+        facts.update(architecture=f"K = {k}", width={"field": "n_hidden", "value": k})
+        if "items" in facts:
+            facts["cost"] = fcdae_cost(facts["items"], k)
+        return facts
     Config = FCDAEConfig
     Layer: ClassVar[type[DenseLayer]] = DenseLayer
     Module: ClassVar[type[DAEModule]] = DAEModule

@@ -249,6 +249,15 @@ class MultVAE(_MultModel):
     """Variational autoencoder with a multinomial likelihood and an annealed KL term."""
 
     name = "mult-vae"
+
+    def describe(self) -> dict:
+        from aerec.cost import multvae_cost
+
+        facts, cfg = super().describe(), self.config
+        facts.update(architecture=f"I-{cfg.hidden}-{cfg.latent}-{cfg.hidden}-I", width={"field": "hidden", "value": cfg.hidden})
+        if "items" in facts:
+            facts["cost"] = multvae_cost(facts["items"], cfg.hidden, cfg.latent)
+        return facts
     Config = MultVAEConfig
 
     def _build(self, device: torch.device) -> None:
@@ -267,6 +276,15 @@ class MultDAE(_MultModel):
     """Denoising autoencoder with a multinomial likelihood and an L2 weight penalty."""
 
     name = "mult-dae"
+
+    def describe(self) -> dict:
+        from aerec.cost import multdae_cost
+
+        facts, cfg = super().describe(), self.config
+        facts.update(architecture=f"I-{cfg.hidden}-I", width={"field": "hidden", "value": cfg.hidden})
+        if "items" in facts:
+            facts["cost"] = multdae_cost(facts["items"], cfg.hidden)
+        return facts
     Config = MultDAEConfig
 
     def _build(self, device: torch.device) -> None:

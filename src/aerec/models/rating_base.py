@@ -79,6 +79,13 @@ class RatingRecommender(ABC):
         self.fit_info_ = self._fit(R, validation, progress)
         return self
 
+    def describe(self) -> dict[str, Any]:
+        """The facts of :meth:`aerec.models.base.Recommender.describe`, and the number of users (rating models know theirs)."""
+        facts = Recommender.describe(self)
+        if hasattr(self, "n_users_"):
+            facts["users"] = int(self.n_users_)
+        return facts
+
     @abstractmethod
     def _fit(self, R: sp.csr_matrix, validation: sp.csr_matrix | None, progress: bool) -> dict:
         """Learn; return what fitting chose (JSON-able) as ``fit_info_``."""

@@ -143,6 +143,18 @@ class SwDAE(TorchRecommender):
             diff = ", ".join(f"{k} {got[k]} (the model needs {need[k]})" for k in got if got[k] != need[k])
             raise ConfigError(f"swdae: the given item groups do not fit this config: {diff}")
 
+    def describe(self) -> dict:
+        from aerec.cost import swdae_cost
+
+        cfg, facts = self.config, super().describe()
+        if cfg.match_model or cfg.match_parameters:
+            facts["variant"] = "swdae-p"
+        facts.update(architecture=f"K = {cfg.n_groups}, R = {self.overlap}", width={"field": "n_groups", "value": cfg.n_groups},
+                     structure={"groups": "item_groups", "width_bias": "encoder.bias"})  # fmt: skip
+        if "items" in facts:
+            facts["cost"] = swdae_cost(facts["items"], cfg.n_groups, self.overlap)
+        return facts
+
     def _match_parameters(self) -> None:
         """Sw-DAE-P: replace ``n_groups`` by the width that matches the parameter budget."""
         from dataclasses import replace
