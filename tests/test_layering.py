@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: Bottom to top, as docs/DESIGN.md draws them.
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"aerec", "atomic", "device", "options", "metrics", "paper", "cost", "batches"},  # the foundation; "aerec": the package face
+    {"aerec", "atomic", "checks", "device", "options", "metrics", "paper", "cost", "batches"},  # the foundation; "aerec": the package face
     {"data"},
     {"structure", "training", "protocol"},
     {"models"},

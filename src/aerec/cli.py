@@ -351,8 +351,8 @@ def cmd_train(args) -> None:
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
         raise ConfigError(f"{args.out}: directory exists and is not empty (pass --force to replace it)")
     cls = MODELS[args.model]
+    model = cls(**config_overrides(args))  # the config checks itself before any data is read
     data = _training_data(args, cls)
-    model = cls(**config_overrides(args))
     files = {k: getattr(args, k) for k in cls.input_files if getattr(args, k, None) is not None} if cls.task == "ranking" else {}
     checkpoint = getattr(args, "checkpoint", None)
     trial = run_trial(model, data, files=files, checkpoint=checkpoint, progress=_progress(args), say=lambda m: _say(args, m), where=str(args.data))

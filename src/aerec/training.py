@@ -44,7 +44,11 @@ import torch
 from tqdm.auto import tqdm
 
 from aerec.batches import DeviceCSR
+from aerec.checks import at_least, check, one_of
 from aerec.errors import ConfigError
+
+
+PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 @dataclass
@@ -81,6 +85,10 @@ class TrainConfig:
     seed: int = 0
     precision: str = "fp32"
     track_spectra: bool = False
+
+    def __post_init__(self) -> None:
+        check(self, batch_size=at_least(1), lr=at_least(0.0), weight_decay=at_least(0.0), optimizer=one_of("adam", "sgd"),
+              max_epochs=at_least(1), max_steps=at_least(0), patience=at_least(0), eval_every=at_least(1), precision=one_of(*PRECISIONS))  # fmt: skip
 
 
 @dataclass
@@ -147,8 +155,6 @@ def train(
     with _precision(cfg.precision):
         return _train(module, X, cfg, device=device, validate=validate, progress=progress, checkpoint=checkpoint, desc=desc, monitor=monitor)
 
-
-PRECISIONS = ("fp32", "tf32", "bf16")
 
 
 @contextlib.contextmanager

@@ -204,13 +204,13 @@ def test_state_round_trip_keeps_the_user_vectors_and_the_scores(fitted):
 @pytest.mark.parametrize(
     "cfg,match",
     [
-        ({"loss": "multinomial"}, "--loss 'multinomial': choose weighted_square or logistic"),
-        ({"hidden": 0}, "hidden"),
-        ({"input_dropout": 1.0}, "input-dropout"),
-        ({"negative_weight": 0.0}, "negative-weight"),
-        ({"l2_penalty": -1.0}, "l2-penalty"),
-        ({"foldin_steps": -1}, "foldin-steps"),
-        ({"foldin_lr": 0.0}, "foldin-lr"),
+        ({"loss": "multinomial"}, "loss='multinomial': choose 'weighted_square', 'logistic'"),
+        ({"hidden": 0}, "hidden=0: must be at least 1"),
+        ({"input_dropout": 1.0}, "input_dropout="),
+        ({"negative_weight": 0.0}, "negative_weight="),
+        ({"l2_penalty": -1.0}, "l2_penalty="),
+        ({"foldin_steps": -1}, "foldin_steps="),
+        ({"foldin_lr": 0.0}, "foldin_lr="),
     ],
 )
 def test_bad_configs_are_clear_errors(cfg, match):

@@ -110,7 +110,7 @@ def test_a_base_is_an_argument_never_read_by_the_model(data, base):
     assert model.config.n_hidden == 8
 
 
-@pytest.mark.parametrize(("option", "message"), [({"sparsity": 1.0}, "--sparsity"), ({"sparsity": -0.1}, "--sparsity"), ({"prune_scope": "row"}, "--prune-scope")])
+@pytest.mark.parametrize(("option", "message"), [({"sparsity": 1.0}, "sparsity=1.0: must lie in \\[0, 1\\)"), ({"sparsity": -0.1}, "sparsity=-0.1"), ({"prune_scope": "row"}, "prune_scope='row': choose 'layer', 'global'")])
 def test_bad_options_are_clear_errors(data, option, message):
     with pytest.raises(ConfigError, match=message):
         FCPrune(**option, device="cpu").fit(data[0])

@@ -70,5 +70,5 @@ def test_a_base_gives_the_starting_weights_and_width(data, tmp_path):
 
 
 def test_a_negative_penalty_is_a_clear_error(data):
-    with pytest.raises(ConfigError, match="--activation-l1"):
+    with pytest.raises(ConfigError, match="activation_l1=-1.0: must be at least 0"):
         FCReg(activation_l1=-1.0, device="cpu").fit(data[0])

@@ -201,8 +201,8 @@ def test_every_parameter_moves_after_one_step_and_the_global_rng_is_untouched(cl
         (MultVAE, {"latent": 0}, "latent"),
         (MultVAE, {"anneal_cap": -0.1}, "anneal"),
         (MultVAE, {"total_anneal_steps": -1}, "anneal"),
-        (MultDAE, {"input_dropout": 1.0}, "input-dropout"),
-        (MultDAE, {"l2_penalty": -1.0}, "l2-penalty"),
+        (MultDAE, {"input_dropout": 1.0}, "input_dropout="),
+        (MultDAE, {"l2_penalty": -1.0}, "l2_penalty="),
     ],
 )
 def test_bad_configs_are_clear_errors(cls, cfg, match):

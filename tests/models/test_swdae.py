@@ -111,7 +111,7 @@ def test_output_bias_popularity_starts_there_and_lowers_the_first_loss(data, mod
 def test_an_unknown_output_bias_is_a_config_error(data):
     from aerec.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="--output-bias 'mean'"):
+    with pytest.raises(ConfigError, match="output_bias='mean': choose 'zero', 'popularity'"):
         SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, output_bias="mean", device="cpu").fit(data[0])
 
 

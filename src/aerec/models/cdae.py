@@ -73,9 +73,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from aerec.batches import SparseBatch, csr_to_batch
+from aerec.checks import above, at_least, check, fraction, one_of
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device
-from aerec.errors import ConfigError
 from aerec.models.layers import DenseLayer, dropout_sparse
 from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
@@ -106,6 +106,11 @@ class CDAEConfig(TrainConfig):
     foldin_steps: int = 50
     foldin_lr: float = 0.1
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, hidden=at_least(1), input_dropout=fraction(), loss=one_of(*CDAE_LOSSES), negative_weight=(lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+              l2_penalty=at_least(0.0), foldin_steps=at_least(0), foldin_lr=above(0.0))  # fmt: skip
 
 
 class CDAEModule(nn.Module):
@@ -174,19 +179,6 @@ class CDAE(TorchRecommender):
 
     def _build(self, device: torch.device) -> None:
         cfg = self.config
-        if cfg.loss not in CDAE_LOSSES:
-            raise ConfigError(f"--loss {cfg.loss!r}: choose {' or '.join(CDAE_LOSSES)}")
-        checks = [
-            (cfg.hidden >= 1, f"--hidden {cfg.hidden} must be at least 1"),
-            (0.0 <= cfg.input_dropout < 1.0, f"--input-dropout {cfg.input_dropout} must lie in [0, 1)"),
-            (0.0 < cfg.negative_weight <= 1.0, f"--negative-weight {cfg.negative_weight} must lie in (0, 1]"),
-            (cfg.l2_penalty >= 0, f"--l2-penalty {cfg.l2_penalty} must be at least 0"),
-            (cfg.foldin_steps >= 0, f"--foldin-steps {cfg.foldin_steps} must be at least 0"),
-            (cfg.foldin_lr > 0, f"--foldin-lr {cfg.foldin_lr} must be positive"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(f"{self.name}: {message}")
         self.module_ = CDAEModule(self.n_items_, self.n_users_, cfg.hidden, input_dropout=cfg.input_dropout, loss=cfg.loss, negative_weight=cfg.negative_weight, l2_penalty=cfg.l2_penalty, seed=cfg.seed, device=device)
 
     def _score(self, X_in: sp.csr_matrix) -> np.ndarray:

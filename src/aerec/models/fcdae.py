@@ -19,6 +19,8 @@ import torch
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.layers import DenseLayer
+from aerec.checks import at_least, check, fraction, one_of
+from aerec.models.losses import LOSSES, OUTPUT_BIASES
 from aerec.models.torch_base import DAEModule, TorchRecommender
 from aerec.training import TrainConfig
 
@@ -42,6 +44,10 @@ class FCDAEConfig(TrainConfig):
     loss: str = "multinomial"
     output_bias: str = "zero"
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, n_hidden=at_least(1), input_dropout=fraction(), hidden_dropout=fraction(), loss=one_of(*LOSSES), output_bias=one_of(*OUTPUT_BIASES))
 
 
 class FCDAE(TorchRecommender):

@@ -41,9 +41,9 @@ from dataclasses import dataclass
 import scipy.sparse as sp
 import torch
 
+from aerec.checks import check, fraction, one_of
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device
-from aerec.errors import ConfigError
 from aerec.protocol import validation_ndcg
 from aerec.models.fcdae import FCDAE, FCDAEConfig, check_base, missing_base
 from aerec.models.layers import DenseLayer
@@ -64,6 +64,10 @@ class FCPruneConfig(FCDAEConfig):
     sparsity: float = 0.5
     base: str = ""
     prune_scope: str = "layer"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, sparsity=fraction(), prune_scope=one_of(*SCOPES))
 
 
 class MaskedDenseLayer(DenseLayer):
@@ -106,10 +110,6 @@ class FCPrune(FCDAE):
         """Train the FC-DAE (or start from ``base``, the fitted one the config's ``base`` names), prune it,
         retrain the remaining connections."""
         cfg = self.config
-        if not 0 <= cfg.sparsity < 1:
-            raise ConfigError(f"--sparsity {cfg.sparsity}: must be in [0, 1)")
-        if cfg.prune_scope not in SCOPES:
-            raise ConfigError(f"--prune-scope {cfg.prune_scope!r}: choose {' or '.join(SCOPES)}")
         device = resolve_device(cfg.device)
         if base is not None:
             base = check_base(base, self.n_items_, cfg.base or "base")

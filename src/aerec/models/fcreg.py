@@ -35,9 +35,9 @@ import scipy.sparse as sp
 import torch
 
 from aerec.batches import DeviceCSR, SparseBatch
+from aerec.checks import at_least, check
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device
-from aerec.errors import ConfigError
 from aerec.models.fcdae import FCDAE, FCDAEConfig, check_base, missing_base
 from aerec.models.losses import reconstruction_loss
 from aerec.models.torch_base import DAEModule
@@ -54,6 +54,10 @@ class FCRegConfig(FCDAEConfig):
 
     activation_l1: float = 1e-3
     base: str = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, activation_l1=at_least(0.0))
 
 
 def activation_penalty(h: torch.Tensor) -> torch.Tensor:
@@ -87,8 +91,6 @@ class FCReg(FCDAE):
     def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, base: FCDAE | None = None) -> None:
         """Train with the penalty, from scratch or from ``base``'s weights (the fitted FC-DAE the config's ``base`` names)."""
         cfg = self.config
-        if cfg.activation_l1 < 0:
-            raise ConfigError(f"--activation-l1 {cfg.activation_l1}: must be at least 0")
         if base is None and cfg.base:
             raise missing_base(self.name, cfg.base)
         if base is None:

@@ -86,6 +86,7 @@ from torch import nn
 from aerec.batches import SparseBatch
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
+from aerec.checks import at_least, check, fraction
 from aerec.models.layers import dropout_sparse, sparse_batch_mm
 from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
@@ -113,6 +114,11 @@ class MultVAEConfig(TrainConfig):
     l2_penalty: float = 0.0
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, hidden=at_least(1), latent=at_least(1), input_dropout=fraction(), anneal_cap=at_least(0.0),
+              total_anneal_steps=at_least(0), l2_penalty=at_least(0.0))  # fmt: skip
+
 
 @dataclass
 class MultDAEConfig(TrainConfig):
@@ -130,6 +136,10 @@ class MultDAEConfig(TrainConfig):
     input_dropout: float = 0.5
     l2_penalty: float = 0.01 / 500
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, hidden=at_least(1), input_dropout=fraction(), l2_penalty=at_least(0.0))
 
 
 def kl_weight(step: int, anneal_cap: float, total_anneal_steps: int) -> float:
@@ -222,15 +232,6 @@ class MultModule(nn.Module):
 class _MultModel(TorchRecommender):
     """Shared fit / build / load of Mult-VAE and Mult-DAE."""
 
-    def _check_config(self) -> None:
-        cfg = self.config
-        if cfg.hidden < 1:
-            raise ConfigError(f"{self.name}: --hidden {cfg.hidden} must be at least 1")
-        if not 0.0 <= cfg.input_dropout < 1.0:
-            raise ConfigError(f"{self.name}: --input-dropout {cfg.input_dropout} must lie in [0, 1)")
-        if cfg.l2_penalty < 0:
-            raise ConfigError(f"{self.name}: --l2-penalty {cfg.l2_penalty} must be at least 0")
-
     def _module(self, shapes: list[tuple[int, int]], device: torch.device, *, latent: int = 0, n_encoder: int = 1, anneal_cap: float = 0.0, total_anneal_steps: int = 0) -> MultModule:
         cfg = self.config
         return MultModule(shapes, latent=latent, n_encoder=n_encoder, input_dropout=cfg.input_dropout, anneal_cap=anneal_cap, total_anneal_steps=total_anneal_steps, l2_penalty=cfg.l2_penalty, seed=cfg.seed, device=device)
@@ -262,7 +263,6 @@ class MultVAE(_MultModel):
 
     def _build(self, device: torch.device) -> None:
         cfg, m = self.config, self.n_items_
-        self._check_config()
         if cfg.latent < 1:
             raise ConfigError(f"{self.name}: --latent {cfg.latent} must be at least 1")
         if cfg.anneal_cap < 0 or cfg.total_anneal_steps < 0:
@@ -289,5 +289,4 @@ class MultDAE(_MultModel):
 
     def _build(self, device: torch.device) -> None:
         cfg, m = self.config, self.n_items_
-        self._check_config()
         self.module_ = self._module([(m, cfg.hidden), (cfg.hidden, m)], device)

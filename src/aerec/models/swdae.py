@@ -43,7 +43,9 @@ import torch
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
-from aerec.models.layers import Structure, StructuredLayer
+from aerec.checks import at_least, check, fraction, one_of
+from aerec.models.layers import BACKENDS, Structure, StructuredLayer
+from aerec.models.losses import LOSSES, OUTPUT_BIASES
 from aerec.models.torch_base import DAEModule, TorchRecommender, layer_backend
 from aerec.structure.groups import ItemGroups
 from aerec.training import TrainConfig
@@ -87,6 +89,13 @@ class SwDAEConfig(TrainConfig):
     device: str = "auto"
     match_model: str = ""
     match_parameters: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, n_groups=at_least(2), overlap=at_least(0), overlap_ratio=(lambda v: 0 < v < 1, "must lie in (0, 1)"),
+              n_components=at_least(1), grouping=one_of("laplacian", "svd"), normalize=one_of("l2", "sum", "none"),
+              input_dropout=fraction(), hidden_dropout=fraction(), loss=one_of(*LOSSES), backend=one_of("auto", *BACKENDS),
+              output_bias=one_of(*OUTPUT_BIASES), match_model=one_of("", "mult-vae", "mult-dae"), match_parameters=at_least(0))  # fmt: skip
 
 
 class SwDAE(TorchRecommender):
