@@ -30,6 +30,7 @@ import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
 
+from aerec.checks import at_least, check, one_of
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device, resolve_dtype, torch_csr
 from aerec.protocol import validation_ndcg
@@ -54,6 +55,11 @@ class EASEConfig:
     refine: int = 4
     dtype: str = "float32"
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        check(self, l2=(lambda v: v is None or v >= 0, "must be at least 0 (or None: chosen on validation)"),
+              l2_grid=(lambda v: len(v) > 0 and all(x >= 0 for x in v), "needs at least one value, each at least 0"),
+              refine=at_least(0), dtype=one_of("float32", "float64"))  # fmt: skip
 
 
 #: λ when it is neither given nor chosen on validation data: the value Steck (2019) reports for ML-20M.

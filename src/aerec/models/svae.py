@@ -67,7 +67,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from aerec.batches import SparseBatch, csr_to_batch
 from aerec.device import resolve_device
-from aerec.errors import ConfigError
+from aerec.checks import at_least, check
 from aerec.models.multvae import kl_weight
 from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
@@ -100,6 +100,11 @@ class SVAEConfig(TrainConfig):
     anneal_cap: float = 0.2
     total_anneal_steps: int = 200_000
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, embedding=at_least(1), rnn=at_least(1), hidden=at_least(1), latent=at_least(1), next_k=at_least(1), max_len=at_least(2),
+              anneal_cap=at_least(0.0), total_anneal_steps=at_least(0))  # fmt: skip
     weight_decay: float = 0.01
     batch_size: int = 32
 
@@ -233,11 +238,6 @@ class SVAE(TorchRecommender):
 
     def _build(self, device: torch.device) -> None:
         cfg = self.config
-        for field, low in (("embedding", 1), ("rnn", 1), ("hidden", 1), ("latent", 1), ("next_k", 1), ("max_len", 2)):
-            if getattr(cfg, field) < low:
-                raise ConfigError(f"{self.name}: --{field.replace('_', '-')} {getattr(cfg, field)} must be at least {low}")
-        if cfg.anneal_cap < 0 or cfg.total_anneal_steps < 0:
-            raise ConfigError(f"{self.name}: --anneal-cap and --total-anneal-steps must be at least 0")
         self.module_ = SVAEModule(
             self.n_items_,
             embedding=cfg.embedding,
