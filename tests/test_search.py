@@ -98,7 +98,7 @@ def test_a_failing_trial_is_recorded_and_the_search_goes_on(data_dir, tmp_path):
     result = run_search(spec, tmp_path / "s")
     trials = lines(tmp_path / "s" / "trials.jsonl")
     assert [t["status"] for t in trials] == ["failed", "ok"]
-    assert "--dtype 'float16'" in trials[0]["error"]
+    assert "dtype='float16': choose 'float32', 'float64'" in trials[0]["error"]
     assert result.best["params"] == {"dtype": "float32"}
     assert (tmp_path / "s" / "best" / "model.json").is_file()
 
