@@ -86,7 +86,8 @@ from aerec.batches import DeviceCSR, SparseBatch
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
-from aerec.models.layers import Structure, StructuredLayer, dropout_dense, dropout_sparse
+from aerec.checks import at_least, check, fraction, one_of
+from aerec.models.layers import BACKENDS, Structure, StructuredLayer, dropout_dense, dropout_sparse
 from aerec.models.losses import LOSSES, reconstruction_loss
 from aerec.models.torch_base import DAEModule, TorchRecommender, layer_backend
 from aerec.training import TrainConfig, train
@@ -121,6 +122,14 @@ class DeepSwDAEConfig(TrainConfig):
     pretrain_epochs: int = 20
     backend: str = "auto"
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, n_groups=(lambda v: len(v) > 0 and all(int(a) > int(b) >= 2 for a, b in zip(v, v[1:])) and int(v[-1]) >= 2,
+                              "needs at least one width, each at least 2, decreasing layer by layer"),
+              overlap_ratio=(lambda v: 0 < v < 1, "must lie in (0, 1)"), n_components=at_least(1), grouping=one_of("laplacian", "svd"),
+              normalize=one_of("l2", "sum", "none"), input_dropout=fraction(), hidden_dropout=fraction(), loss=one_of(*LOSSES),
+              pretrain_epochs=at_least(0), backend=one_of("auto", *BACKENDS))  # fmt: skip
 
 
 def encode_dense(layer: StructuredLayer, a: torch.Tensor) -> torch.Tensor:
@@ -252,17 +261,10 @@ class DeepSwDAE(TorchRecommender):
 
     # -- building ---------------------------------------------------------
     def _check_config(self) -> None:
-        cfg = self.config
-        ks = tuple(int(k) for k in cfg.n_groups)
-        if not ks:
-            raise ConfigError("deep-swdae: --n-groups needs at least one layer width")
-        widths = (self.n_items_, *ks)
-        if any(b >= a for a, b in zip(widths, widths[1:])):
-            raise ConfigError(f"deep-swdae: --n-groups must decrease layer by layer and stay below the {self.n_items_} items, got {','.join(map(str, ks))}")
-        if cfg.pretrain_epochs < 0:
-            raise ConfigError(f"deep-swdae: --pretrain-epochs {cfg.pretrain_epochs} must be at least 0")
-        if cfg.loss not in LOSSES:
-            raise ConfigError(f"--loss {cfg.loss!r}: choose {' or '.join(LOSSES)}")
+        """What the config cannot check alone (its ``__post_init__`` checks the rest): the widths below the items."""
+        ks = tuple(int(k) for k in self.config.n_groups)
+        if ks[0] >= self.n_items_:
+            raise ConfigError(f"deep-swdae: n_groups={ks}: must decrease layer by layer and stay below the {self.n_items_} items")
 
     def _overlap(self, K: int) -> int:
         R = max(1, int(round(self.config.overlap_ratio * K)))

@@ -66,6 +66,9 @@ class SLIMConfig:
     n_jobs: int = 1
     time_budget: float = 0.0
 
+    def __post_init__(self) -> None:
+        _check_config(self)
+
 
 class SLIM(Recommender):
     """Ning & Karypis (2011) SLIM, one nonnegative elastic net per item."""
@@ -76,7 +79,6 @@ class SLIM(Recommender):
     def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         """Learn ``W`` column by column; ``validation`` is not used."""
         cfg = self.config
-        _check_config(cfg)
         try:
             from sklearn.exceptions import ConvergenceWarning
         except ImportError as e:

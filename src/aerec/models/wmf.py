@@ -64,6 +64,9 @@ class WMFConfig:
     num_threads: int = 0
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        _check_config(self)
+
 
 class WMF(Recommender):
     """Hu et al. (2008) implicit-feedback matrix factorisation, trained by ALS, users folded in."""
@@ -74,7 +77,6 @@ class WMF(Recommender):
     def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         """Train on ``X``; ``validation`` is not used (the search selects on it from outside)."""
         cfg = self.config
-        _check_config(cfg)
         try:
             from implicit.cpu.als import AlternatingLeastSquares
         except ImportError as e:
