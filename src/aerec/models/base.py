@@ -29,30 +29,21 @@ from aerec.errors import ConfigError
 from aerec.metrics import as_numpy_scores, topk_items
 
 
-class Recommender(ABC):
-    """Base class: ``fit(X, *, validation=None) -> self``, ``score(X_in) -> scores``, ``recommend(X_in, n)``.
-
-    A template: ``fit`` and ``score`` check their input once and call the
-    subclass's ``_fit`` and ``_score``; ``recommend`` (top-n with the fold-in
-    excluded) is written once here, for every model.
+class Model(ABC):
+    """What every model shares, ranking or rating: a checked config, a name, facts, and its arrays.
 
     Subclasses set ``name`` (the CLI name, lowercase with hyphens) and
     ``Config`` (a dataclass whose fields are the hyperparameters, each with a
-    default and documented in the class docstring). ``task`` says which
-    protocol a model is built for: ``"ranking"`` here (top-k for unseen
-    users), ``"rating"`` for :class:`~aerec.models.rating_base.RatingRecommender`.
-    ``sequential = True`` marks a model that reads time-ordered histories: its
-    input matrices hold 1-based positions in time order instead of ones
-    (:func:`aerec.data.sequential.inputs_for`).
+    default, documented in the class docstring and checked in its
+    ``__post_init__``). ``task`` says which protocol a model is built for:
+    ``"ranking"`` (:class:`Recommender`: top-k for unseen users) or
+    ``"rating"`` (:class:`~aerec.models.rating_base.RatingRecommender`).
+    ``__init__`` only stores the config; learned attributes end in ``_``.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type]
     task: ClassVar[str] = "ranking"
-    sequential: ClassVar[bool] = False
-    #: Inputs of ``fit`` besides the data that can come from a file, by name, with what the file is
-    #: (``aerec train MODEL --NAME FILE``; :func:`aerec.artifacts.fit_inputs` loads them).
-    input_files: ClassVar[dict[str, str]] = {}
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         if config is None:
@@ -65,6 +56,56 @@ class Recommender(ABC):
             config = dataclasses.replace(config, **overrides)
         self.config = config
         self.fit_info_: dict[str, Any] = {}
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the fitted model, written into ``model.json`` (``"describe"``) for readers that must not
+        switch on model names (the report, the genre analysis). Every model gives ``model``, ``task``,
+        ``variant`` (the row name in a results table) and ``items``; a model adds what applies:
+
+        * ``architecture``: a short text (``"K = 3000, R = 300"``, ``"I-600-200-600-I"``);
+        * ``width``: ``{"field": config field, "value": K}``, the hidden width a width sweep varies;
+        * ``cost``: :mod:`aerec.cost`'s ``parameters`` and ``flops_per_user`` (Table 2's convention);
+        * ``structure``: for models with learned item groups, the saved arrays holding the first structured
+          layer: ``{"groups": state key (items x R), "width_bias": state key whose length is K}``.
+        """
+        facts: dict[str, Any] = {"model": self.name, "task": self.task, "variant": self.name}
+        if hasattr(self, "n_items_"):
+            facts["items"] = int(self.n_items_)
+        return facts
+
+    # -- persistence ----------------------------------------------------
+    @abstractmethod
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The learned arrays, by name."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore the learned arrays returned by :meth:`state_dict`."""
+
+    @property
+    def n_items(self) -> int:
+        return int(self.n_items_)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "n_items_"):
+            raise ConfigError(f"{self.name}: the model is not fitted")
+
+
+class Recommender(Model):
+    """A ranking model: ``fit(X, *, validation=None) -> self``, ``score(X_in) -> scores``, ``recommend(X_in, n)``.
+
+    A template: ``fit`` and ``score`` check their input once and call the
+    subclass's ``_fit`` and ``_score``; ``recommend`` (top-n with the fold-in
+    excluded) is written once here, for every model. ``sequential = True``
+    marks a model that reads time-ordered histories: its input matrices hold
+    1-based positions in time order instead of ones
+    (:func:`aerec.data.sequential.inputs_for`).
+    """
+
+    sequential: ClassVar[bool] = False
+    #: Inputs of ``fit`` besides the data that can come from a file, by name, with what the file is
+    #: (``aerec train MODEL --NAME FILE``; :func:`aerec.artifacts.fit_inputs` loads them).
+    input_files: ClassVar[dict[str, str]] = {}
 
     # -- learning -------------------------------------------------------
     def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, **inputs: Any) -> Self:
@@ -125,39 +166,6 @@ class Recommender(ABC):
             pad = ((0, 0), (0, n - k))
             top, top_scores = np.pad(top, pad, constant_values=-1), np.pad(top_scores, pad, constant_values=-np.inf)
         return top, top_scores
-
-    def describe(self) -> dict[str, Any]:
-        """Facts about the fitted model, written into ``model.json`` (``"describe"``) for readers that must not
-        switch on model names (the report, the genre analysis). Every model gives ``model``, ``task``,
-        ``variant`` (the row name in a results table) and ``items``; a model adds what applies:
-
-        * ``architecture``: a short text (``"K = 3000, R = 300"``, ``"I-600-200-600-I"``);
-        * ``width``: ``{"field": config field, "value": K}``, the hidden width a width sweep varies;
-        * ``cost``: :mod:`aerec.cost`'s ``parameters`` and ``flops_per_user`` (Table 2's convention);
-        * ``structure``: for models with learned item groups, the saved arrays holding the first structured
-          layer: ``{"groups": state key (items x R), "width_bias": state key whose length is K}``.
-        """
-        facts: dict[str, Any] = {"model": self.name, "task": self.task, "variant": self.name}
-        if hasattr(self, "n_items_"):
-            facts["items"] = int(self.n_items_)
-        return facts
-
-    # -- persistence ----------------------------------------------------
-    @abstractmethod
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The learned arrays, by name."""
-
-    @abstractmethod
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Restore the learned arrays returned by :meth:`state_dict`."""
-
-    @property
-    def n_items(self) -> int:
-        return int(self.n_items_)
-
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "n_items_"):
-            raise ConfigError(f"{self.name}: the model is not fitted")
 
     def _check_training(self, X: sp.csr_matrix) -> sp.csr_matrix:
         try:

@@ -28,7 +28,7 @@ and items had training ratings; a torch model also saves its input rows
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,13 +39,13 @@ from aerec.batches import SparseBatch, csr_to_batch
 from aerec.device import resolve_device
 from aerec.errors import ConfigError, DataError
 from aerec.protocol import validation_rmse
-from aerec.models.base import Recommender, csr_from_state, csr_state
+from aerec.models.base import Model, csr_from_state, csr_state
 from aerec.models.layers import sparse_batch_mm
 from aerec.models.spectra import spectra_monitor
 from aerec.training import train
 
 
-class RatingRecommender(ABC):
+class RatingRecommender(Model):
     """Base class: ``fit(R, *, validation=None) -> self`` and ``predict(users, items) -> ratings``.
 
     Subclasses set ``name`` and ``Config`` (as :class:`~aerec.models.base.Recommender`)
@@ -54,12 +54,7 @@ class RatingRecommender(ABC):
     default, clipping, and the shared state.
     """
 
-    name: ClassVar[str]
-    Config: ClassVar[type]
     task: ClassVar[str] = "rating"
-
-    def __init__(self, config: Any | None = None, **overrides: Any) -> None:
-        Recommender.__init__(self, config, **overrides)  # the same rule: only store the (checked) hyperparameters
 
     # -- learning -------------------------------------------------------
     def fit(self, R: sp.csr_matrix, *, validation: sp.csr_matrix | None = None, progress: bool = False) -> RatingRecommender:
@@ -80,8 +75,8 @@ class RatingRecommender(ABC):
         return self
 
     def describe(self) -> dict[str, Any]:
-        """The facts of :meth:`aerec.models.base.Recommender.describe`, and the number of users (rating models know theirs)."""
-        facts = Recommender.describe(self)
+        """The facts of :meth:`aerec.models.base.Model.describe`, and the number of users (rating models know theirs)."""
+        facts = super().describe()
         if hasattr(self, "n_users_"):
             facts["users"] = int(self.n_users_)
         return facts
@@ -142,9 +137,6 @@ class RatingRecommender(ABC):
     def n_items(self) -> int:
         return int(self.n_items_)
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "n_items_"):
-            raise ConfigError(f"{self.name}: the model is not fitted")
 
 
 class TorchRatingRecommender(RatingRecommender):
