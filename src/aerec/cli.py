@@ -55,14 +55,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from aerec.data.datasets import DATASETS
-    from aerec.models import MODELS
-
+    """The whole command line: one parser per entry of :data:`SUBCOMMANDS`; `aerec train`'s options come from each
+    model's config (:func:`aerec.options.add_config_options`), so no hyperparameter is written out here."""
     parser = argparse.ArgumentParser(prog="aerec", description="Autoencoder recommenders with learned structure.")
     parser.add_argument("--version", action="version", version=f"aerec {__version__}")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for add in SUBCOMMANDS:
+        add(sub)
+    return parser
 
-    # prepare -----------------------------------------------------------
+
+def _add_prepare(sub) -> None:
+    """`aerec prepare`."""
+    from aerec.data.datasets import DATASETS
+
     p = sub.add_parser(
         "prepare",
         help="read a dataset, preprocess and split it (PROTOCOL.md) into a prepared directory",
@@ -96,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(run=cmd_prepare)
 
-    # train -------------------------------------------------------------
+
+def _add_train(sub) -> None:
+    """`aerec train`."""
+    from aerec.models import MODELS
+
     p = sub.add_parser("train", help="fit a model on a prepared dataset and save it", description="Fit a model on a prepared dataset's training users (validation users for model selection) and save it.")
     models = p.add_subparsers(title="models", metavar="MODEL")
     for name, cls in MODELS.items():
@@ -113,7 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
         _common(m)
         m.set_defaults(run=cmd_train, model=name)
 
-    # evaluate ----------------------------------------------------------
+
+def _add_evaluate(sub) -> None:
+    """`aerec evaluate`."""
     p = sub.add_parser("evaluate", help="validation and test metrics of a saved model", description="Score the validation and test users' fold-in, rank the unseen items and report NDCG@100, Recall@20, Recall@50 (mean ± s.e.) and more. "
                        "A rating model (data prepared with --protocol ratings) reports RMSE and MAE of the held-out ratings instead.")
     p.add_argument("model", type=Path, help="a model directory (`aerec train`)")
@@ -126,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, force=False)
     p.set_defaults(run=cmd_evaluate)
 
-    # recommend ---------------------------------------------------------
+
+def _add_recommend(sub) -> None:
+    """`aerec recommend`."""
     p = sub.add_parser("recommend", help="top-N items for a history of items, a user of a prepared split, or every user of a log",
                        description="Top-N unseen items, with titles, for a list of item ids or for a user of a prepared split; "
                        "with --histories, for every user of a CSV/TSV/Parquet log (users the model never saw), written to --out "
@@ -151,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", type=Path, help="where to write the recommendations (.csv, .tsv or .parquet), atomically")
     p.set_defaults(run=cmd_recommend)
 
-    # synth -------------------------------------------------------------
+
+def _add_synth(sub) -> None:
+    """`aerec synth`."""
     p = sub.add_parser("synth", help="generate synthetic data with planted item groups, prepared for training", description="Generate interactions with planted overlapping item groups, power-law item popularity and log-normal user activity, and write them as a prepared directory (plus planted_groups.npz).")
     p.add_argument("--users", type=int, default=5000, help="training users (held-out users are added on top)")
     p.add_argument("--items", type=int, default=2000)
@@ -164,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(run=cmd_synth)
 
-    # groups ------------------------------------------------------------
+
+def _add_groups(sub) -> None:
+    """`aerec groups`."""
     p = sub.add_parser("groups", help="learn overlapping item groups (Sw-DAE Sec. 3.1) and inspect them", description="Learn K overlapping item groups from the training matrix (Algorithm 1: Laplacian spectrum; Algorithm 2: truncated SVD; then K-means, each item tied to its R nearest centroids), print their sizes, overlap and top items, and optionally save them.")
     p.add_argument("--data", required=True, type=Path, help="a prepared directory")
     p.add_argument("-k", "--n-groups", type=int, default=1000, help="K, the number of groups (default: 1000)")
@@ -183,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, force=False)
     p.set_defaults(run=cmd_groups)
 
-    # search ------------------------------------------------------------
+
+def _add_search(sub) -> None:
+    """`aerec search`."""
     p = sub.add_parser(
         "search",
         help="grid or random hyperparameter search, selected on validation, the choice tested once",
@@ -197,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, force=False)
     p.set_defaults(run=cmd_search)
 
-    # experiment, demo --------------------------------------------------
+
+def _add_experiment(sub) -> None:
+    """`aerec experiment`."""
     p = sub.add_parser(
         "experiment",
         help="datasets x models from a TOML file, each cell a search; resumable, with the environment and git revision",
@@ -211,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, force=False)
     p.set_defaults(run=cmd_experiment)
 
+
+def _add_demo(sub) -> None:
+    """`aerec demo`."""
     p = sub.add_parser(
         "demo",
         help="the method end to end on generated data: planted groups, Algorithm 1, four models, a leaderboard",
@@ -223,6 +248,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, force=False)
     p.set_defaults(run=cmd_demo)
 
+
+def _add_leaderboard(sub) -> None:
+    """`aerec leaderboard`."""
     p = sub.add_parser("leaderboard", help="a markdown table of finished searches (the paper's Table 3 layout)",
                        description="Print one row per finished search directory: test NDCG@100, Recall@20, Recall@50 (mean ± s.e.), "
                        "the validation NDCG@100 it was chosen by, the chosen values and the number of trials.")  # fmt: skip
@@ -230,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trials", action="store_true", help="one row per trial of each sweep (`sweep = true`): validation and test metrics")
     p.set_defaults(run=cmd_leaderboard)
 
+
+def _add_report(sub) -> None:
+    """`aerec report`."""
     p = sub.add_parser("report", help="a static HTML report (tables, figures, the paper's numbers) of the searches under a directory",
                        description="Find every finished search under RUN_DIR (a directory holding summary.json, at any depth), and write "
                        "an HTML page with a leaderboard and a bar chart of test NDCG@100 per dataset, a table and plot per sweep, and the "
@@ -238,7 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="the report's folder (default: RUN_DIR/report); replaced if it holds an earlier report")
     p.set_defaults(run=cmd_report)
 
-    # genres ------------------------------------------------------------
+
+def _add_genres(sub) -> None:
+    """`aerec genres`."""
     p = sub.add_parser("genres", help="genre composition of a Sw-DAE's hidden units against random groups (Table 8, Figure 8)",
                        description="For each hidden unit of a saved swdae (or deep-swdae's first layer), the share of its items carrying each genre "
                        "(items with several genres count for each); per genre, the mean share among the top units and the units it dominates, "
@@ -253,10 +286,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(run=cmd_genres)
 
-    # datasets ----------------------------------------------------------
+
+def _add_datasets(sub) -> None:
+    """`aerec datasets`."""
     p = sub.add_parser("datasets", help="list the known datasets, their protocol defaults and sources")
     p.set_defaults(run=cmd_datasets)
-    return parser
+
+
+#: The subcommands, in the order `aerec --help` lists them; each adds its parser (its arguments and the
+#: function it runs) to the subparsers it is given.
+SUBCOMMANDS = (_add_prepare, _add_train, _add_evaluate, _add_recommend, _add_synth, _add_groups, _add_search, _add_experiment, _add_demo, _add_leaderboard, _add_report, _add_genres, _add_datasets)
 
 
 def _common(p: argparse.ArgumentParser, force: bool = True) -> None:
