@@ -93,7 +93,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What the loop did: the best validation score, when, and the history."""
+    """What the loop did: the best validation score (of ``metric``), when, and the history."""
 
     best_score: float = -math.inf
     best_epoch: int = 0
@@ -102,10 +102,11 @@ class TrainResult:
     seconds: float = 0.0
     stopped: str = ""
     history: list[dict] = field(default_factory=list)
+    metric: str = "ndcg@100"
 
     def as_dict(self) -> dict:
         return {
-            "best_validation_ndcg@100": self.best_score,
+            f"best_validation_{self.metric}": self.best_score,
             "best_epoch": self.best_epoch,
             "epochs": self.epochs,
             "steps": self.steps,
@@ -146,14 +147,21 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     desc: str = "train",
     monitor: Callable[[], dict] | None = None,
+    metric: str = "ndcg@100",
+    higher_is_better: bool = True,
 ) -> TrainResult:
-    """Train ``module`` on the rows of ``X``; on return it holds the best weights."""
+    """Train ``module`` on the rows of ``X``; on return it holds the best weights.
+
+    ``validate()`` returns the validation ``metric`` (its name is only a label: the loop knows no metric),
+    maximised unless ``higher_is_better`` is false (``"rmse"`` for rating models).
+    """
     if cfg.batch_size < 1 or cfg.max_epochs < 1:
         raise ConfigError("--batch-size and --max-epochs must be at least 1")
     if cfg.precision not in PRECISIONS:
         raise ConfigError(f"--precision {cfg.precision!r}: choose {', '.join(PRECISIONS)}")
     with _precision(cfg.precision):
-        return _train(module, X, cfg, device=device, validate=validate, progress=progress, checkpoint=checkpoint, desc=desc, monitor=monitor)
+        return _train(module, X, cfg, device=device, validate=validate, progress=progress, checkpoint=checkpoint, desc=desc, monitor=monitor,
+                      metric=metric, sign=1.0 if higher_is_better else -1.0)  # fmt: skip
 
 
 
@@ -171,11 +179,11 @@ def _precision(precision: str):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
-def _train(module, X, cfg, *, device, validate, progress, checkpoint, desc, monitor) -> TrainResult:
+def _train(module, X, cfg, *, device, validate, progress, checkpoint, desc, monitor, metric, sign) -> TrainResult:
     data = DeviceCSR(X, device)
     optimizer = make_optimizer([p for p in module.parameters() if p.requires_grad], cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
-    result = TrainResult()
+    result = TrainResult(best_score=-sign * math.inf, metric=metric)
     best_state = None
     bad = 0
     start_epoch = 0
@@ -195,7 +203,7 @@ def _train(module, X, cfg, *, device, validate, progress, checkpoint, desc, moni
             module.generator.set_state(state["module_generator"].cpu())
         best_state = state["best_module"]
         start_epoch, bad = int(state["epoch"]), int(state["bad"])
-        result = TrainResult(**{**state["result"], "history": list(state["result"]["history"])})
+        result = TrainResult(**{**state["result"], "history": list(state["result"]["history"]), "metric": metric})
     t0 = time.perf_counter() - result.seconds
     after_step = getattr(module, "after_step", None)
     bar = tqdm(total=cfg.max_epochs, initial=start_epoch, desc=desc, disable=not progress, unit="epoch")
@@ -225,7 +233,7 @@ def _train(module, X, cfg, *, device, validate, progress, checkpoint, desc, moni
             with torch.no_grad():
                 score = float(validate())
             record["validation"] = score
-            if score > result.best_score:
+            if sign * score > sign * result.best_score:
                 result.best_score, result.best_epoch, bad = score, epoch, 0
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             else:

@@ -169,14 +169,15 @@ class TorchRatingRecommender(RatingRecommender):
         device = resolve_device(self.config.device)
         self._build(X.shape, self.global_mean_, device)
         held_out = validation is not None and validation.nnz > 0  # without validation ratings: train every epoch, keep the last
-        validate = (lambda: -validation_rmse(self.predict, validation)) if held_out else None
-        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint, monitor=spectra_monitor(self.config, self.module_, X.shape[0]))
+        validate = (lambda: validation_rmse(self.predict, validation)) if held_out else None
+        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint,
+                       monitor=spectra_monitor(self.config, self.module_, X.shape[0]), metric="rmse", higher_is_better=False)  # fmt: skip
         training = result.as_dict()
-        best = -training.pop("best_validation_ndcg@100")  # the loop maximised -RMSE
+        best = training.pop("best_validation_rmse")
         training = {"best_validation_rmse": best if math.isfinite(best) else None, **training}
         for record in training["history"]:
             if "validation" in record:
-                record["validation_rmse"] = -record.pop("validation")
+                record["validation_rmse"] = record.pop("validation")
         return {"training": training, "parameters": self.n_parameters()}
 
     def n_parameters(self) -> int:
