@@ -181,8 +181,9 @@ def run_search(
     groups_cache = GroupsCache(out / "groups", data_id={"data": spec.data, "manifest": data.manifest.get("sources")})
     for i, params in enumerate(todo, 1):
         overrides = {**spec.fixed, **params}
-        if spec.trial_budget and "time_budget" in {f.name for f in dataclasses.fields(MODELS[spec.model].Config)}:
-            overrides.setdefault("time_budget", spec.trial_budget)
+        budget_field = MODELS[spec.model].budget_field  # the config field a model takes a time budget in, if any
+        if spec.trial_budget and budget_field:
+            overrides.setdefault(budget_field, spec.trial_budget)
         record: dict[str, Any] = {"params": params, "status": "ok"}
         t0 = time.perf_counter()
         try:

@@ -44,6 +44,8 @@ class Model(ABC):
     name: ClassVar[str]
     Config: ClassVar[type]
     task: ClassVar[str] = "ranking"
+    #: The config field that bounds a fit's seconds (a search's ``trial_budget`` fills it), or None.
+    budget_field: ClassVar[str | None] = None
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         if config is None:

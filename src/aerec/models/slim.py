@@ -75,6 +75,7 @@ class SLIM(Recommender):
 
     name = "slim"
     Config = SLIMConfig
+    budget_field = "time_budget"
 
     def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
         """Learn ``W`` column by column; ``validation`` is not used."""
