@@ -21,7 +21,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ class Trial:
     validation: Any
     fit_seconds: float
     groups: str | None = None
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 def run_trial(
