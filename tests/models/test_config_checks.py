@@ -19,6 +19,11 @@ from aerec.models import MODELS
         ("cdae", "foldin_lr", 0.0, "foldin_lr=0.0: must be above 0"),
         ("mult-dae", "precision", "fp8", "precision='fp8': choose 'fp32', 'tf32', 'bf16'"),
         ("itemknn", "neighbours", 0, "neighbours=0"),
+        ("i-autorec", "hidden", 0, "hidden=0: must be at least 1"),
+        ("deeprec", "dropout", 1.0, "dropout=1.0: must lie in \\[0, 1\\)"),
+        ("denoising-autorec", "latent", 0, "latent=0: must be at least 1"),
+        ("slim", "l1", -1.0, "slim: l1 and l2 must be nonnegative"),
+        ("deep-swdae", "n_groups", (4, 8), "n_groups=\\(4, 8\\): needs at least one width"),
     ],
 )
 def test_a_bad_field_is_refused_at_construction_naming_it(name, field, value, expected):

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aerec.checks import at_least, check
 from aerec.batches import SparseBatch
 from aerec.models.rating_base import TorchRatingRecommender, first_layer, uniform_weight
 from aerec.training import TrainConfig
@@ -70,6 +71,10 @@ class AutoRecConfig(TrainConfig):
     max_epochs: int = 500
     patience: int = 30
     device: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, hidden=at_least(1))
 
 
 class AutoRecModule(nn.Module):

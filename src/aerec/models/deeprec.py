@@ -63,6 +63,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aerec.checks import at_least, check, fraction
 from aerec.batches import SparseBatch
 from aerec.errors import ConfigError
 from aerec.models.layers import dropout_dense
@@ -94,6 +95,10 @@ class DeepRecConfig(TrainConfig):
     patience: int = 20
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, hidden=(lambda v: len(v) > 0 and min(v) >= 1, "give at least one width, each at least 1"), dropout=fraction(), refeed_steps=at_least(0))
+
 
 class DeepRecModule(nn.Module):
     """The SELU autoencoder ``n-h_1-...-h_L-...-h_1-n`` with dropout on the code and dense re-feeding."""
@@ -101,9 +106,9 @@ class DeepRecModule(nn.Module):
     def __init__(self, n: int, hidden: tuple[int, ...], *, dropout: float, refeed_steps: int, linear_output: bool, seed: int, device: torch.device) -> None:
         super().__init__()
         if not hidden or min(hidden) < 1:
-            raise ConfigError(f"deeprec: --hidden {hidden}: give at least one positive width")
+            raise ConfigError(f"deeprec: hidden={hidden}: give at least one width, each at least 1")
         if not 0.0 <= dropout < 1.0:
-            raise ConfigError(f"deeprec: --dropout {dropout} must be in [0, 1)")
+            raise ConfigError(f"deeprec: dropout={dropout}: must lie in [0, 1)")
         g = torch.Generator().manual_seed(seed)
         sizes = [n, *hidden, *reversed(hidden[:-1]), n]
         self.weights = nn.ParameterList(uniform_weight(a, b, math.sqrt(6.0 / (a + b)), g, device) for a, b in zip(sizes, sizes[1:]))  # (in, out) each

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aerec.checks import at_least, check, fraction
 from aerec.batches import SparseBatch
 from aerec.errors import ConfigError
 from aerec.models.rating_base import TorchRatingRecommender, first_layer, uniform_weight
@@ -67,6 +68,10 @@ class DenoisingAutoRecConfig(TrainConfig):
     corruption: float = 0.3
     device: str = "auto"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check(self, hidden=(lambda v: min(v, default=1) >= 1, "every width must be at least 1"), latent=at_least(1), corruption=fraction())
+
 
 class DenoisingAutoRecModule(nn.Module):
     """``n-h_1-...-h_L-latent-h_L-...-h_1-n`` with SELU hidden layers, linear code and output."""
@@ -74,9 +79,9 @@ class DenoisingAutoRecModule(nn.Module):
     def __init__(self, n: int, hidden: tuple[int, ...], latent: int, *, corruption: float, seed: int, device: torch.device) -> None:
         super().__init__()
         if min((*hidden, latent), default=1) < 1:
-            raise ConfigError("denoising-autorec: --hidden and --latent widths must be positive")
+            raise ConfigError("denoising-autorec: hidden and latent: every width must be at least 1")
         if not 0.0 <= corruption < 1.0:
-            raise ConfigError(f"denoising-autorec: --corruption {corruption} must be in [0, 1)")
+            raise ConfigError(f"denoising-autorec: corruption={corruption}: must lie in [0, 1)")
         g = torch.Generator().manual_seed(seed)
         sizes = [n, *hidden, latent, *reversed(hidden), n]
         self.weights = nn.ParameterList(uniform_weight(a, b, 1.0 / math.sqrt(a), g, device) for a, b in zip(sizes, sizes[1:]))  # (in, out)
