@@ -133,7 +133,7 @@ def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise ConfigError(f"--optimizer {cfg.optimizer!r}: choose adam or sgd")
+    raise ConfigError(f"optimizer={cfg.optimizer!r}: choose 'adam', 'sgd'")
 
 
 def train(
@@ -155,10 +155,6 @@ def train(
     ``validate()`` returns the validation ``metric`` (its name is only a label: the loop knows no metric),
     maximised unless ``higher_is_better`` is false (``"rmse"`` for rating models).
     """
-    if cfg.batch_size < 1 or cfg.max_epochs < 1:
-        raise ConfigError("--batch-size and --max-epochs must be at least 1")
-    if cfg.precision not in PRECISIONS:
-        raise ConfigError(f"--precision {cfg.precision!r}: choose {', '.join(PRECISIONS)}")
     with _precision(cfg.precision):
         return _train(module, X, cfg, device=device, validate=validate, progress=progress, checkpoint=checkpoint, desc=desc, monitor=monitor,
                       metric=metric, sign=1.0 if higher_is_better else -1.0)  # fmt: skip

@@ -182,7 +182,7 @@ class StackedSwDAEModule(nn.Module):
     def __init__(self, encoders: list[StructuredLayer], decoders: list[StructuredLayer], *, input_dropout: float, hidden_dropout: float, loss: str, backend: str, seed: int, device: torch.device) -> None:
         super().__init__()
         if loss not in LOSSES:
-            raise ConfigError(f"--loss {loss!r}: choose {' or '.join(LOSSES)}")
+            raise ConfigError(f"loss={loss!r}: choose {', '.join(map(repr, LOSSES))}")
         self.encoders, self.decoders = nn.ModuleList(encoders), nn.ModuleList(decoders)
         self.input_dropout, self.hidden_dropout = input_dropout, hidden_dropout
         self.loss_name, self.backend = loss, backend

@@ -76,17 +76,14 @@ class EASE(Recommender):
         cfg = self.config
         device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
         G = gram(X, device, dtype)  # (items, items)
-        if cfg.l2 is not None:
-            self.l2_ = float(cfg.l2)
-            self.B_ = ease_weights(G, self.l2_)
+        if cfg.l2 is None and validation is not None:
+            self._search_l2(G, X, validation, progress)
         else:
-            if validation is None:
+            if cfg.l2 is None:
                 warnings.warn(f"ease: no validation data to choose l2 on; using l2 = {DEFAULT_L2:g} (Steck 2019's value for ML-20M); "
                               "pass validation=... or l2=...", stacklevel=3)
-                self.l2_ = DEFAULT_L2
-                self.B_ = ease_weights(G, self.l2_)
-            else:
-                self._search_l2(G, X, validation, progress)
+            self.l2_ = DEFAULT_L2 if cfg.l2 is None else float(cfg.l2)
+            self.B_ = ease_weights(G, self.l2_)
         self.fit_info_ = {**self.fit_info_, "l2": self.l2_}
 
     def _search_l2(self, G: torch.Tensor, X: sp.csr_matrix, validation: Fold, progress: bool) -> None:

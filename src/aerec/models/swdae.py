@@ -172,8 +172,6 @@ class SwDAE(TorchRecommender):
 
         cfg, m = self.config, self.n_items_
         budgets = {"": 0, "mult-vae": multvae_cost(m)["parameters"], "mult-dae": multdae_cost(m)["parameters"]}
-        if cfg.match_model not in budgets:
-            raise ConfigError(f"--match-model {cfg.match_model!r}: choose mult-vae or mult-dae")
         budget = cfg.match_parameters or budgets[cfg.match_model]
         if budget:
             k = swdae_p_groups(budget, m, cfg.overlap_ratio)
