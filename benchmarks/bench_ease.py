@@ -53,6 +53,7 @@ from common import GiB, available_bytes, footer, machine_header, measure, say
 
 from aerec.data.prepared import PreparedDataset
 from aerec.device import resolve_device
+from aerec.fit_options import FitOptions
 from aerec.errors import AerecError
 from aerec.evaluate import evaluate
 from aerec.metrics import topk_items
@@ -114,7 +115,7 @@ def main() -> int:
     cols: dict[str, dict[str, str]] = {}
     aerec_model = None
     say(f"aerec: fitting EASE at λ={args.l2:g} ({args.dtype}, {device}) x{args.repeat}")
-    t_fit, aerec_model = measure("aerec fit", lambda: EASE(l2=args.l2, dtype=args.dtype, device=args.device).fit(X), args.repeat, sync)
+    t_fit, aerec_model = measure("aerec fit", lambda: EASE(l2=args.l2, dtype=args.dtype).fit(X, options=FitOptions(device=args.device)), args.repeat, sync)
     say(f"aerec: fitted in {t_fit.min:.2f} s; scoring and evaluating the test users")
     cols["aerec"] = fit_and_eval_column(t_fit, aerec_model.score, None, sync, data)
 
@@ -212,7 +213,7 @@ def recpack_unavailable(n_items: int, force: bool) -> str | None:
 
 def search(args, data, sync, rp_fit_median: float | None) -> None:
     say(f"aerec: λ search (l2=None, {args.dtype}) x{args.repeat}")
-    t, model = measure("aerec λ search", lambda: EASE(l2=None, dtype=args.dtype, device=args.device).fit(data.train, validation=data.validation), args.repeat, sync)
+    t, model = measure("aerec λ search", lambda: EASE(l2=None, dtype=args.dtype).fit(data.train, validation=data.validation, options=FitOptions(device=args.device)), args.repeat, sync)
     tried = model.fit_info_["validation_ndcg@100"]
     say(f"aerec: searched in {t.min:.1f} s; evaluating the chosen λ on the test users")
     ev = evaluate(model.score, data.test, ks=KS).summary()

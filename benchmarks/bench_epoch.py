@@ -54,7 +54,7 @@ running out) prints ``FAILED`` with the error, its traceback goes to stderr,
 the other rows still run, and the script exits 1.
 
 Precision: ``--precision`` (comma-separated, one row per value per model
-and backend) sets the ``precision`` field of the model's config, the field
+and backend) sets the fit option ``precision`` (aerec.fit_options), the option
 every torch model inherits from :class:`aerec.training.TrainConfig` (``aerec
 train MODEL --precision ...``), so the timed loop is exactly what a user
 gets with it: ``fp32`` (the default) computes in float32 throughout;
@@ -112,7 +112,8 @@ from aerec.models import FCDAE, MultDAE, MultVAE, SwDAE
 from aerec.models.layers import BACKENDS
 from aerec.structure import learn_groups
 from aerec.structure.groups import STAGES
-from aerec.training import PRECISIONS, train
+from aerec.fit_options import PRECISIONS, FitOptions
+from aerec.training import train
 
 MODELS = ("swdae", "fc-dae", "mult-vae", "mult-dae")
 # Datasheet dense (no 2:4 sparsity) bf16 tensor-core TFLOP/s; the first name contained in the device's name wins.
@@ -249,7 +250,7 @@ def measure_peaks(device: torch.device) -> None:
 
 def swdae_groups(X: sp.csr_matrix, args, device: torch.device) -> np.ndarray:
     """The items x R group array, learned with the arguments ``SwDAE.fit`` passes (or random); timed."""
-    model = SwDAE(n_groups=args.groups, overlap=args.overlap, n_components=args.components, grouping=args.grouping, seed=args.seed, device=str(device))
+    model = SwDAE(n_groups=args.groups, overlap=args.overlap, n_components=args.components, grouping=args.grouping)
     K, R, F = args.groups, model.overlap, args.components
     m = X.shape[1]
     if args.random_groups:
@@ -261,7 +262,7 @@ def swdae_groups(X: sp.csr_matrix, args, device: torch.device) -> np.ndarray:
     print(f"{'run':>3} " + " ".join(f"{s:>9}" for s in STAGES) + f" {'total s':>8} {'iters':>5}")
     for run in range(1, args.group_repeat + 1):
         say(f"swdae: learning K={K} R={R} groups ({cfg.grouping}) on {device}, run {run}")
-        g = learn_groups(X, n_groups=K, overlap=R, n_components=F, algorithm=cfg.grouping, normalize=cfg.normalize, seed=cfg.seed, device=str(device))
+        g = learn_groups(X, n_groups=K, overlap=R, n_components=F, algorithm=cfg.grouping, normalize=cfg.normalize, seed=args.seed, device=str(device))
         print(f"{run:>3} " + " ".join(f"{g.timings[s]:>9.2f}" for s in STAGES) + f" {g.timings['total']:>8.2f} {g.diagnostics['kmeans_iterations']:>5}", flush=True)
     return np.asarray(g.item_groups)
 
@@ -270,11 +271,14 @@ def swdae_groups(X: sp.csr_matrix, args, device: torch.device) -> np.ndarray:
 
 
 def build(model: str, backend: str, precision: str, X: sp.csr_matrix, groups: np.ndarray | None, args, device: torch.device):
-    """The recommender with ``module_`` built as its ``fit`` builds it, and the FLOPs its epoch needs."""
+    """The recommender with ``module_`` built as its ``fit`` builds it (under the fit options of ``args`` and
+    ``precision``), and the FLOPs its epoch needs."""
     n, m = X.shape
-    common = dict(batch_size=args.batch_size, seed=args.seed, device=str(device), precision=precision)
+    options = FitOptions(seed=args.seed, device=str(device), precision=precision)
+    common = dict(batch_size=args.batch_size)
     if model == "swdae":
         rec = SwDAE(n_groups=args.groups, overlap=args.overlap, n_components=args.components, grouping=args.grouping, backend=backend, **common)
+        rec.options_ = options
         rec.n_items_ = m
         rec._build(groups, device)
         K, R, p = args.groups, groups.shape[1], rec.config.input_dropout
@@ -283,6 +287,7 @@ def build(model: str, backend: str, precision: str, X: sp.csr_matrix, groups: np
         label = rec.config.backend if rec.config.backend != "auto" else f"auto:{rec.module_.backend}"
     elif model == "fc-dae":
         rec = FCDAE(n_hidden=args.hidden, **common)
+        rec.options_ = options
         rec.n_items_ = m
         rec._build(device)
         H, p = args.hidden, rec.config.input_dropout
@@ -291,6 +296,7 @@ def build(model: str, backend: str, precision: str, X: sp.csr_matrix, groups: np
         label = "dense"
     elif model == "mult-vae":
         rec = MultVAE(**common)
+        rec.options_ = options
         rec.n_items_ = m
         rec._build(device)
         H, L, p = rec.config.hidden, rec.config.latent, rec.config.input_dropout
@@ -299,6 +305,7 @@ def build(model: str, backend: str, precision: str, X: sp.csr_matrix, groups: np
         label = ""
     else:  # mult-dae
         rec = MultDAE(**common)
+        rec.options_ = options
         rec.n_items_ = m
         rec._build(device)
         H, p = rec.config.hidden, rec.config.input_dropout
@@ -325,27 +332,27 @@ def time_model(model: str, backend: str, precision: str, X: sp.csr_matrix, group
         torch.cuda.reset_peak_memory_stats(device)
     sync()
     start = time.perf_counter()
-    result = train(module, X, cfg, device=device, validate=None, monitor=monitor)
+    result = train(module, X, cfg, device=device, options=rec.options_, validate=None, monitor=monitor)
     epochs = np.diff([start, *marks])
     timed = epochs[args.warmup :]
     loop = [r["train_seconds"] for r in result.history[args.warmup :]]
     med = statistics.median(timed)
-    dtype = cfg.precision  # what train() ran with: the config's own field
+    dtype = rec.options_.precision  # what train() ran with: the fit option
     steps = math.ceil(X.shape[0] / args.batch_size)
     if args.profile:
-        profile_epoch(module, X, cfg, device)
+        profile_epoch(module, X, cfg, rec.options_, device)
     pct = f"{100 * dense_flop / med / 1e12 / peak:>6.2f}" if peak else f"{'n/a':>6}"
     mem = f"{torch.cuda.max_memory_allocated(device) / 2**20:>9,.0f}" if cuda else f"{'n/a':>9}"
     return (f"{model:<9} {label:<10} {device.type:<6} {dtype:<9} {steps:>5} {med:>8.3f} {min(timed):>8.3f} {epochs[0]:>8.3f} {statistics.median(loop):>8.3f}"
             f" {dense_flop:>9.3g} {dense_flop / med / 1e12:>7.2f} {pct} {needed_flop:>9.3g} {needed_flop / med / 1e12:>7.2f} {mem}")  # fmt: skip
 
 
-def profile_epoch(module, X: sp.csr_matrix, cfg, device: torch.device) -> None:
+def profile_epoch(module, X: sp.csr_matrix, cfg, options: FitOptions, device: torch.device) -> None:
     """One epoch of the same loop under torch's profiler; its top 15 operators by self device time, to stderr."""
     cuda = device.type == "cuda"
     activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if cuda else [])
     with torch.profiler.profile(activities=activities) as prof:
-        train(module, X, dataclasses.replace(cfg, max_epochs=1), device=device, validate=None)
+        train(module, X, dataclasses.replace(cfg, max_epochs=1), device=device, options=options, validate=None)
         if cuda:
             torch.cuda.synchronize(device)
     key = "self_cuda_time_total" if cuda else "self_cpu_time_total"

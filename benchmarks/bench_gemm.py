@@ -75,13 +75,14 @@ def profile_multvae(data: Path, epochs: int) -> tuple[float, float, float]:
     from torch.profiler import ProfilerActivity, profile
 
     from aerec.data.prepared import PreparedDataset
+    from aerec.fit_options import FitOptions
     from aerec.models import MultVAE
 
     train = PreparedDataset.load(data).train
-    MultVAE(max_epochs=1, device="cpu", patience=0, eval_every=10**6).fit(train)  # warm-up
+    MultVAE(max_epochs=1, patience=0, eval_every=10**6).fit(train, options=FitOptions(device="cpu"))  # warm-up
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         t = time.perf_counter()
-        MultVAE(max_epochs=epochs, device="cpu", patience=0, eval_every=10**6).fit(train)
+        MultVAE(max_epochs=epochs, patience=0, eval_every=10**6).fit(train, options=FitOptions(device="cpu"))
         wall = time.perf_counter() - t
     events = prof.key_averages()
     gemm = sum(e.self_cpu_time_total for e in events if e.key in ("aten::mm", "aten::addmm")) / 1e6

@@ -48,6 +48,7 @@ from common import footer, machine_header, say
 
 from aerec.data.prepared import PreparedDataset
 from aerec.evaluate import evaluate
+from aerec.fit_options import FitOptions
 from aerec.models import MultVAE
 
 KS = (20, 50, 100)
@@ -94,9 +95,9 @@ def main() -> int:
 
 def run_aerec(args, data) -> dict:
     say(f"aerec: training Mult-VAE for {args.epochs} epochs")
-    model = MultVAE(lr=args.lr, total_anneal_steps=args.anneal_steps, max_epochs=args.epochs, patience=0, seed=args.seed, device="cpu")
+    model = MultVAE(lr=args.lr, total_anneal_steps=args.anneal_steps, max_epochs=args.epochs, patience=0)
     t0 = time.perf_counter()
-    model.fit(data.train, validation=data.validation)
+    model.fit(data.train, validation=data.validation, options=FitOptions(seed=args.seed, device="cpu"))
     wall = time.perf_counter() - t0
     history = model.fit_info_["training"]["history"]
     epochs = [h["train_seconds"] for h in history]

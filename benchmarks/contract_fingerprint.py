@@ -15,12 +15,13 @@ from pathlib import Path
 
 from aerec.data.prepared import PreparedDataset
 from aerec.evaluate import evaluate
+from aerec.fit_options import FitOptions
 from aerec.models import EASE, MultVAE, SwDAE
 
 CONFIGS = {
-    "swdae": lambda: SwDAE(n_groups=1000, overlap=100, loss="logistic", lr=1e-2, max_epochs=4, patience=0, device="cpu", seed=3),
-    "ease": lambda: EASE(l2_grid=(100.0, 300.0, 1000.0), refine=2, device="cpu"),
-    "mult-vae": lambda: MultVAE(max_epochs=4, patience=0, device="cpu", seed=5),
+    "swdae": (lambda: SwDAE(n_groups=1000, overlap=100, loss="logistic", lr=1e-2, max_epochs=4, patience=0), FitOptions(device="cpu", seed=3)),
+    "ease": (lambda: EASE(l2_grid=(100.0, 300.0, 1000.0), refine=2), FitOptions(device="cpu")),
+    "mult-vae": (lambda: MultVAE(max_epochs=4, patience=0), FitOptions(device="cpu", seed=5)),
 }
 
 
@@ -31,7 +32,8 @@ def main() -> None:
     args = p.parse_args()
     data = PreparedDataset.load(args.data)
     for name in args.models.split(","):
-        model = CONFIGS[name]().fit(data.train, validation=data.validation)
+        make, options = CONFIGS[name]
+        model = make().fit(data.train, validation=data.validation, options=options)
         val = evaluate(model.score, data.validation).summary()["ndcg@100"]["mean"]
         test = evaluate(model.score, data.test).summary()["ndcg@100"]["mean"]
         print(f"{name:<9} validation NDCG@100 {val:.9f}  test NDCG@100 {test:.9f}")

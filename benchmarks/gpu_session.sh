@@ -130,6 +130,7 @@ import os, time
 import numpy as np, scipy.sparse as sp, torch
 from aerec.data.prepared import PreparedDataset
 from aerec.device import resolve_device
+from aerec.fit_options import FitOptions
 from aerec.models import EASE
 from aerec.models.ease import ease_weights, gram
 
@@ -145,7 +146,7 @@ for run in range(1, 4):
     del G, B
     print(f"run {run}: gram {t1 - t0:.3f} s + solve {t2 - t1:.3f} s = {t2 - t0:.3f} s")
 sync(); t0 = time.perf_counter()
-model = EASE(l2=l2, device=str(device)).fit(X); sync()
+model = EASE(l2=l2).fit(X, options=FitOptions(device=str(device))); sync()
 print(f"EASE(l2={l2}).fit end to end: {time.perf_counter() - t0:.3f} s")
 if device.type == "cuda":
     G64 = gram(X, device, torch.float64, method="dense")

@@ -270,14 +270,15 @@ def test_train_resumes_from_its_checkpoint_after_an_interruption(tmp_path, capsy
 def test_a_checkpoint_of_another_configuration_is_refused(tmp_path, capsys):
     assert run(capsys, "synth", "--users", 200, "--items", 60, "--interactions", 3000, "--groups", 4, "--out", tmp_path / "syn", "-q")[0] == 0
     from aerec.data.prepared import PreparedDataset as P
+    from aerec.fit_options import FitOptions
     from aerec.models import FCDAE
     from aerec.training import train
 
     data = P.load(tmp_path / "syn")
-    model = FCDAE(n_hidden=8, max_epochs=1, device="cpu")
+    model = FCDAE(n_hidden=8, max_epochs=1)
     model.n_items_ = data.n_items
     model._build(__import__("torch").device("cpu"))
-    train(model.module_, data.train, model.config, device=__import__("torch").device("cpu"), validate=lambda: 0.0, checkpoint=tmp_path / "c.ckpt")
+    train(model.module_, data.train, model.config, device=__import__("torch").device("cpu"), validate=lambda: 0.0, options=FitOptions(checkpoint=str(tmp_path / "c.ckpt")))
     code, _, err = run(capsys, "train", "fc-dae", "--data", tmp_path / "syn", "--out", tmp_path / "m", "--n-hidden", 16, "--device", "cpu", "--checkpoint", tmp_path / "c.ckpt", "-q")
     assert code == 1 and "another configuration" in err and err.count("\n") == 1
     with pytest.raises(SystemExit) as exit:  # EASE does not train iteratively: no --checkpoint
@@ -326,7 +327,7 @@ def test_sequential_protocol_from_prepare_to_search(tmp_path, capsys):
     # a bag-of-items model runs unchanged on the binary matrices of the same directory
     assert run(capsys, "train", "popularity", "--data", prep, "--out", tmp_path / "pop", "-q")[0] == 0
     spec = tmp_path / "svae.toml"
-    spec.write_text(f'model = "svae"\ndata = "{prep}"\n[fixed]\nembedding = 8\nrnn = 8\nhidden = 8\nlatent = 4\nmax_epochs = 2\ndevice = "cpu"\n[grid]\nlr = [0.001, 0.01]\n')
+    spec.write_text(f'model = "svae"\ndata = "{prep}"\n[fixed]\nembedding = 8\nrnn = 8\nhidden = 8\nlatent = 4\nmax_epochs = 2\n[grid]\nlr = [0.001, 0.01]\n')
     code, out, err = run(capsys, "search", spec, "--out", tmp_path / "search", "-q")
     assert code == 0, err
     assert "svae chose lr=" in out and len((tmp_path / "search" / "trials.jsonl").read_text().splitlines()) == 2

@@ -17,7 +17,7 @@ from aerec.models.ease import EASE
 from aerec.models.popularity import Popularity
 from tests.conftest import block_data, split_rows
 
-EASE_GRID = "[models.ease]\nfixed = { device = \"cpu\", refine = 0 }\ngrid = { l2_grid = [[1.0], [30.0], [3000.0]] }\n"
+EASE_GRID = "[models.ease]\nfixed = { refine = 0 }\ngrid = { l2_grid = [[1.0], [30.0], [3000.0]] }\n"
 
 
 @pytest.fixture
@@ -89,7 +89,7 @@ def test_a_failed_cell_is_recorded_the_others_run_and_the_exit_status_is_one(pre
     text = (
         f'[datasets]\nblocks = "{prepared}"\n'
         '[models.popularity]\n'
-        '[models.half]\nmodel = "ease"\nfixed = { device = "cpu", l2 = 30.0, dtype = "float16" }\n'
+        '[models.half]\nmodel = "ease"\nfixed = { l2 = 30.0, dtype = "float16" }\n'
         + EASE_GRID
     )
     path = tmp_path / "exp.toml"
@@ -110,7 +110,7 @@ def test_the_choice_of_every_cell_does_not_depend_on_the_test_users(prepared, tm
     ds = PreparedDataset.load(prepared)
     flipped = Fold(ds.test.X_out, ds.test.X_in, ds.test.users)  # another test fold, the same training and validation users
     PreparedDataset(ds.train, ds.validation, flipped, ds.items, ds.train_users, ds.manifest).save(tmp_path / "flipped")
-    mult = '[models.mult-dae]\nfixed = { device = "cpu", max_epochs = 2, hidden = 20 }\ngrid = { lr = [1e-3, 1e-2] }\n'
+    mult = '[models.mult-dae]\nfixed = { max_epochs = 2, hidden = 20 }\ngrid = { lr = [1e-3, 1e-2] }\n'
     run = run_experiment(config(EASE_GRID + mult, a=prepared, b=tmp_path / "flipped"), tmp_path / "run")
     by = {(c["dataset"], c["model"]): c for c in run["cells"]}
     for model in ("ease", "mult-dae"):
@@ -164,11 +164,11 @@ def test_a_bad_config_is_a_one_line_error_naming_the_key(prepared, tmp_path, cap
 
 def test_a_search_file_supplies_a_model_and_the_table_overrides_it(prepared, tmp_path):
     search = tmp_path / "ease.toml"
-    search.write_text('model = "ease"\ndata = "elsewhere"\n[fixed]\ndevice = "cpu"\nl2 = 5.0\n[grid]\nrefine = [0, 1]\n')
+    search.write_text('model = "ease"\ndata = "elsewhere"\n[fixed]\nl2 = 5.0\n[grid]\nrefine = [0, 1]\n')
     cfg = config(f'[models.mine]\nsearch = "{search}"\nfixed = {{ refine = 0 }}\ngrid = {{ l2 = [1.0, 2.0] }}\n', blocks=prepared)
     (cell,) = cfg.cells
     assert (cell.model, cell.spec.model, cell.spec.data) == ("mine", "ease", str(prepared))
-    assert cell.spec.fixed == {"device": "cpu", "refine": 0} and cell.spec.grid == {"l2": [1.0, 2.0]}
+    assert cell.spec.fixed == {"refine": 0} and cell.spec.grid == {"l2": [1.0, 2.0]}
 
 
 def test_the_table3_config_is_valid_and_names_every_model_of_the_paper(prepared, monkeypatch):

@@ -35,5 +35,5 @@ def test_import_aerec_is_light_and_the_api_is_lazy():
 
     code = "import sys, aerec; assert 'torch' not in sys.modules; aerec.MODELS; assert 'torch' in sys.modules; print(sorted(aerec.__all__))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    for name in ("MODELS", "load_model", "PreparedDataset", "evaluate"):
+    for name in ("MODELS", "load_model", "PreparedDataset", "FitOptions", "evaluate"):
         assert name in out

@@ -42,7 +42,7 @@ def write_fake_sweep(folder, model="fc-reg", field="activation_l1", values=(1e-5
     rows = [{"params": {field: v}, "status": "ok", "validation": _metrics(0.30 + 0.01 * i), "test": {"summary": _metrics(0.29 + 0.01 * i), "n_scored": 30}} for i, v in enumerate(values)]
     best = {"params": rows[-1]["params"], "status": "ok", "validation": rows[-1]["validation"], "describe": fake_describe(model, field)}
     summary = {"model": model, "data": data, "best": best, "n_trials": len(rows), "n_failed": 0, "statuses": ["ok"], "test": rows[-1]["test"], "sweep": rows}
-    spec = {"model": model, "data": data, "method": "grid", "sweep": True, "fixed": {"device": "cpu"}, "grid": {field: list(values)}}
+    spec = {"model": model, "data": data, "method": "grid", "sweep": True, "fixed": {}, "grid": {field: list(values)}}
     for name, obj in (("summary.json", summary), ("sweep.json", rows), ("spec.json", spec)):
         (folder / name).write_text(json.dumps(obj))
     return folder
@@ -59,7 +59,7 @@ def make_run(root):
     PreparedDataset(train, validation, test, item_table(np.arange(X.shape[1]), None), np.arange(80), {"dataset": "blocks"}).save(data)
     run = root / "run"
     cells = run / "cells" / "blocks"
-    ease = {"model": "ease", "data": str(data), "fixed": {"device": "cpu", "refine": 0}}
+    ease = {"model": "ease", "data": str(data), "fixed": {"refine": 0}}
     run_search(SearchSpec.from_dict({**ease, "grid": {"l2": [1.0, 300.0]}}), cells / "ease")
     run_search(SearchSpec.from_dict({"model": "popularity", "data": str(data)}), cells / "popularity")
     run_search(SearchSpec.from_dict({**ease, "sweep": True, "grid": {"l2": [1.0, 30.0, 3000.0]}}), cells / "ease-sweep")

@@ -32,7 +32,7 @@ def write_search(folder, model, *, per_user=None, data="runs/toy", sweep=None):
     best = {"params": (sweep or [{}])[0].get("params", {}), "status": "ok", "validation": metrics}
     summary = {"model": model, "data": data, "best": best, "n_trials": 1, "n_failed": 0, "statuses": ["ok"], "test": {"summary": metrics, "n_scored": 6}}
     grid = {k: [r["params"][k] for r in sweep] for k in sweep[0]["params"]} if sweep else {}
-    spec = {"model": model, "data": data, "method": "grid", "fixed": {"device": "cpu"}, "grid": grid, **({"sweep": True} if sweep else {})}
+    spec = {"model": model, "data": data, "method": "grid", "fixed": {}, "grid": grid, **({"sweep": True} if sweep else {})}
     (folder / "summary.json").write_text(json.dumps(summary))
     (folder / "spec.json").write_text(json.dumps(spec))
     if sweep:

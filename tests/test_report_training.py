@@ -23,7 +23,7 @@ def write_search(folder, model, *, ndcg=0.30, params=None, fixed=None, fit_info=
     if describe is not None:
         best["describe"] = describe
     summary = {"model": model, "data": data, "best": best, "n_trials": 1, "n_failed": 0, "statuses": ["ok"], "test": {"summary": _metrics(ndcg), "n_scored": 30}}
-    spec = {"model": model, "data": data, "method": "grid", "fixed": {"device": "cpu", **(fixed or {})}, "grid": {k: [v] for k, v in params.items()}}
+    spec = {"model": model, "data": data, "method": "grid", "fixed": {**(fixed or {})}, "grid": {k: [v] for k, v in params.items()}}
     (folder / "summary.json").write_text(json.dumps(summary))
     (folder / "spec.json").write_text(json.dumps(spec))
     (folder / "trials.jsonl").write_text("".join(json.dumps(t) + "\n" for t in (trials if trials is not None else [best])))

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 import aerec.evaluate
 from aerec.cli import main
@@ -30,7 +29,7 @@ def data_dir(tmp_path):
 
 
 def ease_spec(data_dir, values=(1.0, 30.0, 3000.0), **kw):
-    return SearchSpec.from_dict({"model": "ease", "data": str(data_dir), "fixed": {"device": "cpu", "refine": 0}, "grid": {"l2_grid": [[v] for v in values]}, **kw})
+    return SearchSpec.from_dict({"model": "ease", "data": str(data_dir), "fixed": {"refine": 0}, "grid": {"l2_grid": [[v] for v in values]}, **kw})
 
 
 def lines(path):
@@ -94,7 +93,7 @@ def test_resume_skips_finished_trials_and_extends_the_grid(data_dir, tmp_path, m
 
 
 def test_a_failing_trial_is_recorded_and_the_search_goes_on(data_dir, tmp_path):
-    spec = SearchSpec.from_dict({"model": "ease", "data": str(data_dir), "fixed": {"device": "cpu", "l2": 30.0}, "grid": {"dtype": ["float16", "float32"]}})
+    spec = SearchSpec.from_dict({"model": "ease", "data": str(data_dir), "fixed": {"l2": 30.0}, "grid": {"dtype": ["float16", "float32"]}})
     result = run_search(spec, tmp_path / "s")
     trials = lines(tmp_path / "s" / "trials.jsonl")
     assert [t["status"] for t in trials] == ["failed", "ok"]
@@ -122,7 +121,7 @@ def test_bad_specs_are_one_line_errors(raw, message):
 
 def test_cli_search_prints_the_choice_and_errors_cleanly(data_dir, tmp_path, capsys):
     spec = tmp_path / "ease.toml"
-    spec.write_text(f'model = "ease"\ndata = "{data_dir}"\n[fixed]\ndevice = "cpu"\nrefine = 0\n[grid]\nl2_grid = [[1.0], [30.0]]\n')
+    spec.write_text(f'model = "ease"\ndata = "{data_dir}"\n[fixed]\nrefine = 0\n[grid]\nl2_grid = [[1.0], [30.0]]\n')
     assert main(["search", str(spec), "--out", str(tmp_path / "s"), "-q"]) == 0
     out = capsys.readouterr().out
     assert "ease chose l2_grid=[" in out and "test ndcg@100" in out
@@ -173,7 +172,7 @@ def test_a_sweep_keeps_and_tests_every_trial_but_chooses_on_validation(data_dir,
 
 def test_a_parameter_matched_swdae_is_its_own_row(data_dir, tmp_path):
     """The row name comes from the model itself (describe()["variant"]), kept in the trial record."""
-    fixed = {"device": "cpu", "n_components": 4, "max_epochs": 1, "batch_size": 16}
+    fixed = {"n_components": 4, "max_epochs": 1, "batch_size": 16}
     for name, extra in (("p", {"match_parameters": 250}), ("plain", {"n_groups": 8, "overlap": 2})):
         spec = SearchSpec.from_dict({"model": "swdae", "data": str(data_dir), "fixed": {**fixed, **extra}, "grid": {"lr": [1e-2]}})
         result = run_search(spec, tmp_path / name)
@@ -186,7 +185,7 @@ def test_a_search_over_lr_learns_swdaes_groups_once_and_gets_what_each_trial_wou
     import aerec.structure as structure
 
     spec = SearchSpec.from_dict({"model": "swdae", "data": str(data_dir), "grid": {"lr": [1e-2, 3e-2]},
-                                 "fixed": {"device": "cpu", "n_groups": 8, "overlap": 2, "n_components": 4, "max_epochs": 3, "batch_size": 16}})  # fmt: skip
+                                 "fixed": {"n_groups": 8, "overlap": 2, "n_components": 4, "max_epochs": 3, "batch_size": 16}})  # fmt: skip
     calls = []
     real = structure.learn_groups
     monkeypatch.setattr(structure, "learn_groups", lambda *a, **k: calls.append(k) or real(*a, **k))

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 from aerec.data.interactions import Interactions
 from aerec.errors import ConfigError, DataError

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 import torch
 
+from aerec.fit_options import FitOptions
 from aerec.errors import ConfigError
 from aerec.models.layers import DenseLayer
 from aerec.models.torch_base import DAEModule
@@ -29,9 +29,9 @@ def test_resume_after_interruption_gives_the_same_weights(tmp_path):
     counter = iter(range(1000))
     ckpt = tmp_path / "ckpt.pt"
     part = make_module(20)
-    train(part, X, TrainConfig(batch_size=16, max_epochs=2, lr=1e-2), device=torch.device("cpu"), validate=score, checkpoint=ckpt)
+    train(part, X, TrainConfig(batch_size=16, max_epochs=2, lr=1e-2), device=torch.device("cpu"), validate=score, options=FitOptions(checkpoint=str(ckpt)))
     resumed = make_module(20, seed=0)
-    result = train(resumed, X, TrainConfig(batch_size=16, max_epochs=4, lr=1e-2), device=torch.device("cpu"), validate=score, checkpoint=ckpt)
+    result = train(resumed, X, TrainConfig(batch_size=16, max_epochs=4, lr=1e-2), device=torch.device("cpu"), validate=score, options=FitOptions(checkpoint=str(ckpt)))
     assert result.epochs == 4 and len(result.history) == 4
     for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, msg=k)
@@ -90,8 +90,8 @@ def test_precision_bf16_trains_under_autocast_and_tf32_restores_the_flag(blocks)
     fits = {}
     for precision in ("fp32", "bf16", "tf32"):
         before = torch.backends.cuda.matmul.allow_tf32
-        m = SwDAE(SwDAEConfig(n_groups=8, overlap=2, n_components=4, device="cpu", max_epochs=15, patience=0, lr=1e-2, backend="dense", precision=precision))
-        fits[precision] = m.fit(train_X)
+        m = SwDAE(SwDAEConfig(n_groups=8, overlap=2, n_components=4, max_epochs=15, patience=0, lr=1e-2, backend="dense"))
+        fits[precision] = m.fit(train_X, options=FitOptions(precision=precision))
         assert torch.backends.cuda.matmul.allow_tf32 == before  # set for training only
         assert all(np.isfinite(r["loss"]) for r in m.fit_info_["training"]["history"])
     s32, s16 = fits["fp32"].score(fold.X_in), fits["bf16"].score(fold.X_in)
@@ -101,6 +101,5 @@ def test_precision_bf16_trains_under_autocast_and_tf32_restores_the_flag(blocks)
 
 
 def test_an_unknown_precision_is_a_config_error():
-    module = torch.nn.Linear(2, 2)
     with pytest.raises(ConfigError, match="precision='.*': choose 'fp32', 'tf32', 'bf16'"):
-        train(module, sp.csr_matrix(np.eye(2, dtype=np.float32)), TrainConfig(precision="fp8"), device=torch.device("cpu"))
+        FitOptions(precision="fp8")

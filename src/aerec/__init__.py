@@ -12,8 +12,9 @@ torch until a model is touched)::
     items, scores = model.recommend(X_new, n=10)           # (users, 10) each, best first
 
 ``aerec.MODELS`` (name -> class), ``aerec.load_model`` (a saved model
-directory), ``aerec.PreparedDataset`` (a prepared split) and
-``aerec.evaluate`` (the protocol's evaluation of a ``score`` function).
+directory), ``aerec.PreparedDataset`` (a prepared split),
+``aerec.FitOptions`` (how a fit runs: ``fit(X, options=aerec.FitOptions(device="cpu", seed=3))``)
+and ``aerec.evaluate`` (the protocol's evaluation of a ``score`` function).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ _LAZY = {
     "load_model": "aerec.artifacts",
     "save_model": "aerec.artifacts",
     "PreparedDataset": "aerec.data.prepared",
+    "FitOptions": "aerec.fit_options",
     "evaluate": "aerec.evaluate",
 }
 

@@ -2,7 +2,7 @@
 
 A model directory holds::
 
-    model.json          {"model": name, "config": {...}, "fit_info": {...}, "n_items": ...}
+    model.json          {"model": name, "config": {...}, "options": {...}, "fit_info": {...}, "n_items": ...}
     weights.safetensors the arrays of ``Recommender.state_dict()``
     items.parquet       the item vocabulary (item_id, title, genres), column order
 
@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,8 +23,10 @@ from safetensors.numpy import load_file, save_file
 import aerec
 from aerec.atomic import atomic_dir
 from aerec.errors import AerecError, ConfigError
+from aerec.fit_options import OPTION_FIELDS, FitOptions
 from aerec.models import MODELS
 from aerec.models.base import Recommender
+from aerec.options import build_config
 
 FORMAT_VERSION = 1
 
@@ -37,6 +38,7 @@ def save_model(model: Recommender, out: str | Path, items: pd.DataFrame, *, over
         "aerec_version": aerec.__version__,
         "model": model.name,
         "config": dataclasses.asdict(model.config),
+        "options": model.options_.recorded(),
         "fit_info": model.fit_info_,
         "n_items": model.n_items,
         "describe": model.describe(),
@@ -51,7 +53,13 @@ def save_model(model: Recommender, out: str | Path, items: pd.DataFrame, *, over
 
 
 def load_model(path: str | Path, *, device: str | None = None) -> tuple[Recommender, pd.DataFrame, dict]:
-    """Read a model directory: the model, its item vocabulary and its metadata."""
+    """Read a model directory: the model, its item vocabulary and its metadata.
+
+    The model's ``options_`` are the fit options it was trained with
+    (``model.json``'s ``"options"``), on ``device`` when given (else
+    ``auto``). A directory written before the options left the config (its
+    config holds ``device`` or ``seed``) is read the same way.
+    """
     path = Path(path)
     if not (path / "model.json").is_file():
         raise AerecError(f"{path}: not a model directory (no model.json; train one with `aerec train`)")
@@ -60,39 +68,15 @@ def load_model(path: str | Path, *, device: str | None = None) -> tuple[Recommen
     if name not in MODELS:
         raise AerecError(f"{path}/model.json: unknown model {name!r}")
     cls = MODELS[name]
-    config = config_from_dict(cls.Config, meta.get("config", {}))
-    if device is not None and "device" in {f.name for f in dataclasses.fields(config)}:
-        config = dataclasses.replace(config, device=device)
-    model = cls(config)
+    saved = dict(meta.get("config", {}))
+    options = {**{k: saved.pop(k) for k in OPTION_FIELDS if k in saved}, **meta.get("options", {})}  # older files: options in the config
+    options = {**options, "device": device or "auto", "checkpoint": None, "progress": False}
+    model = cls(build_config(cls.Config, saved, f"{path}/model.json: config: "))
+    model.options_ = build_config(FitOptions, options, f"{path}/model.json: options: ")
     model.load_state_dict(load_file(str(path / "weights.safetensors")))
     model.fit_info_ = meta.get("fit_info", {})
     items = pd.read_parquet(path / "items.parquet")
     return model, items, meta
-
-
-def config_from_dict(config_class: type, values: dict) -> object:
-    """Rebuild a config dataclass from JSON values (lists back to tuples where the field is a tuple)."""
-    hints = typing.get_type_hints(config_class)
-    kwargs = {}
-    for f in dataclasses.fields(config_class):
-        if f.name not in values:
-            continue
-        v = values[f.name]
-        if isinstance(v, list) and _is_tuple_type(hints.get(f.name)):
-            v = tuple(v)
-        kwargs[f.name] = v
-    unknown = set(values) - {f.name for f in dataclasses.fields(config_class)}
-    if unknown:
-        raise ConfigError(f"{config_class.__name__}: unknown field(s) {', '.join(sorted(unknown))}")
-    return config_class(**kwargs)
-
-
-def _is_tuple_type(tp) -> bool:
-    if tp is tuple or typing.get_origin(tp) is tuple:
-        return True
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return any(_is_tuple_type(a) for a in typing.get_args(tp))
-    return False
 
 
 def _json_default(o):
@@ -103,7 +87,7 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def fit_inputs(model: Recommender, files: dict[str, str | Path] | None = None) -> dict[str, typing.Any]:
+def fit_inputs(model: Recommender, files: dict[str, str | Path] | None = None, *, device: str = "auto") -> dict[str, Any]:
     """The inputs ``model.fit`` takes besides the data, loaded from disk.
 
     * FC-Prune and FC-Reg start from a saved FC-DAE, the directory their
@@ -111,16 +95,18 @@ def fit_inputs(model: Recommender, files: dict[str, str | Path] | None = None) -
     * ``files`` maps an input the model declares in ``input_files`` to a file:
       ``{"groups": "groups.safetensors"}`` for Sw-DAE (``aerec groups --out``).
 
+    A base model is loaded onto ``device`` (the fit's).
+
     A model never reads such files itself, so whoever fits one (``aerec train``,
     a search) passes ``model.fit(X, ..., **fit_inputs(model, files))``.
     """
     from aerec.structure import load_groups
 
     loaders = {"groups": load_groups}
-    inputs: dict[str, typing.Any] = {}
+    inputs: dict[str, Any] = {}
     path = getattr(model.config, "base", "")
     if path:
-        inputs["base"], _, _ = load_model(path, device=getattr(model.config, "device", None))
+        inputs["base"], _, _ = load_model(path, device=device)
     for name, file in (files or {}).items():
         if name not in model.input_files or name not in loaders:
             raise ConfigError(f"{model.name}: takes no --{name} file (its input files: {', '.join(model.input_files) or 'none'})")

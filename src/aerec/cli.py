@@ -32,7 +32,8 @@ import scipy.sparse as sp
 
 from aerec import __version__
 from aerec.errors import AerecError, ConfigError, DataError
-from aerec.options import add_config_options, config_overrides
+from aerec.fit_options import FitOptions
+from aerec.options import add_config_options, build_config, config_overrides
 
 HEADLINE = ("ndcg@100", "recall@20", "recall@50")
 
@@ -115,11 +116,9 @@ def _add_train(sub) -> None:
         m.add_argument("--data", required=True, type=Path, help="a prepared directory (`aerec prepare`)")
         m.add_argument("--out", required=True, type=Path, help="the model directory to write")
         add_config_options(m, cls.Config)
+        add_config_options(m, FitOptions, title="fit options (how the fit runs; aerec.fit_options)", prefix="opt_", only={"device", "seed", *cls.honours})
         for input_name, what in getattr(cls, "input_files", {}).items():
             m.add_argument(f"--{input_name}", type=Path, metavar="FILE", help=what)
-        if hasattr(cls, "checkpoint"):
-            m.add_argument("--checkpoint", type=Path, help="save the training state here after every validation and resume from it "
-                           "when the same command is run again (deleted once the model is saved)")  # fmt: skip
         _common(m)
         m.set_defaults(run=cmd_train, model=name)
 
@@ -390,13 +389,13 @@ def cmd_train(args) -> None:
     if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
         raise ConfigError(f"{args.out}: directory exists and is not empty (pass --force to replace it)")
     cls = MODELS[args.model]
-    model = cls(**config_overrides(args))  # the config checks itself before any data is read
+    model = cls(**config_overrides(args))  # the config and the options check themselves before any data is read
+    options = build_config(FitOptions, {**config_overrides(args, "opt_"), "progress": _progress(args)})
     data = _training_data(args, cls)
     files = {k: getattr(args, k) for k in cls.input_files if getattr(args, k, None) is not None} if cls.task == "ranking" else {}
-    checkpoint = getattr(args, "checkpoint", None)
-    trial = run_trial(model, data, files=files, checkpoint=checkpoint, progress=_progress(args), say=lambda m: _say(args, m), where=str(args.data))
+    trial = run_trial(model, data, options=options, files=files, say=lambda m: _say(args, m), where=str(args.data))
     save_trial(trial, args.out, data, where=str(args.data), overwrite=args.force)
-    clear_checkpoint(checkpoint)
+    clear_checkpoint(options.checkpoint)
     val = trial.validation
     if cls.task == "rating":
         scores = f"validation RMSE {val.rmse:.4f}  MAE {val.mae:.4f}  (n={val.n:,})" if val.n else "no validation ratings (trained every epoch)"

@@ -86,7 +86,7 @@ QUICK = DemoConfig(users=240, heldout_users=30, items=90, interactions=5000, gro
 def experiment_text(c: DemoConfig, data: Path) -> str:
     """The demo's experiment file: four models with small fixed settings on the synthetic data."""
     k = c.width * c.groups
-    train = f"max_epochs = {c.max_epochs}\npatience = {c.patience}\nseed = {c.seed}"
+    train = f"max_epochs = {c.max_epochs}\npatience = {c.patience}"
     dae = f"{train}\nbatch_size = {c.batch_size}"
     return f"""\
 description = "aerec demo: synthetic data with {c.groups} planted item groups"
@@ -101,16 +101,25 @@ loss = "logistic"
 lr = 1e-2
 {dae}
 
+[models.swdae.options]
+seed = {c.seed}
+
 [models.fc-dae.fixed]
 n_hidden = {k}
 loss = "logistic"
 lr = 1e-2
 {dae}
 
+[models.fc-dae.options]
+seed = {c.seed}
+
 [models.mult-vae.fixed]
 total_anneal_steps = 2000
 lr = 3e-3
 {train}
+
+[models.mult-vae.options]
+seed = {c.seed}
 
 [models.ease.fixed]
 refine = 2

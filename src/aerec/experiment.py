@@ -9,7 +9,7 @@ An experiment is described by a TOML file::
     ml-1m = "runs/ml-1m"
 
     [models.ease]                         # short name -> a search without `data` (aerec.search)
-    fixed = { device = "cpu" }
+    options = { device = "cpu" }          # fit options (aerec.fit_options.FitOptions)
 
     [models.wmf]
     search = "experiments/search/wmf.toml"   # take model, method, [fixed], [grid] ... from a search file
@@ -22,10 +22,11 @@ An experiment is described by a TOML file::
     lr = [1e-3, 1e-2]
 
 A model's table takes the keys of a search file (``model``, ``method``,
-``n_trials``, ``seed``, ``trial_budget``, ``sweep``, ``fixed``, ``grid``)
-and ``search``, a search file whose keys (all but its ``data``) come first;
-the table's own keys then replace them, ``fixed`` and ``grid`` value by value
-(a value fixed here is no longer searched, and the other way round). Paths
+``n_trials``, ``seed``, ``trial_budget``, ``sweep``, ``fixed``, ``grid``,
+``options``) and ``search``, a search file whose keys (all but its ``data``)
+come first; the table's own keys then replace them, ``fixed``, ``grid`` and
+``options`` value by value (a value fixed here is no longer searched, and the
+other way round). Paths
 are relative to the current directory, as in search files.
 
 Each (dataset, model) pair is a *cell*: one :func:`aerec.search.run_search`
@@ -49,7 +50,7 @@ cell whose ``summary.json`` exists and whose ``spec.json`` is the cell's
 search is not run again (an interrupted cell resumes at its next trial, and
 a grown grid runs only its new trials); a cell whose earlier trials ran on
 other data (the prepared manifest's fingerprint, in ``data.json``) or with
-other fixed values is refused, as a failed cell, rather than mixed. A
+other fixed values or fit options is refused, as a failed cell, rather than mixed. A
 cell that raises (an :class:`~aerec.errors.AerecError` or anything else) is
 recorded with the error's type and message and the other cells still run, as
 is a cell none of whose trials finished. ``run.json`` is rewritten atomically
@@ -82,7 +83,7 @@ from aerec.search import SELECT, SearchSpec, run_search
 
 HEADLINE = ("ndcg@100", "recall@20", "recall@50")
 _KEYS = {"description", "datasets", "models", "cells"}
-_MODEL_KEYS = {"search", "model", "method", "n_trials", "seed", "trial_budget", "sweep", "fixed", "grid"}
+_MODEL_KEYS = {"search", "model", "method", "n_trials", "seed", "trial_budget", "sweep", "fixed", "grid", "options"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # a dataset or model short name: a directory name
 
 
@@ -192,7 +193,7 @@ def _model_entry(name: str, entry: dict, source: str) -> dict:
             raise ConfigError(f"{source}: {key}.search: {path}: not a readable TOML file ({e})") from None
         base.pop("data", None)
     own = {k: v for k, v in entry.items() if k != "search"}
-    for section in ("fixed", "grid"):
+    for section in ("fixed", "grid", "options"):
         if section in own and not isinstance(own[section], dict):
             raise ConfigError(f"{source}: {key}.{section}: expected a table")
     fixed = {**base.get("fixed", {}), **own.get("fixed", {})}
@@ -201,7 +202,8 @@ def _model_entry(name: str, entry: dict, source: str) -> dict:
         grid.pop(k, None)  # fixed here: no longer searched
     for k in own.get("grid", {}):
         fixed.pop(k, None)  # searched here: no longer fixed
-    out = {**base, **own, "fixed": fixed, "grid": grid}
+    options = {**base.get("options", {}), **own.get("options", {})}
+    out = {**base, **own, "fixed": fixed, "grid": grid, "options": options}
     out.setdefault("model", name)
     return out
 
@@ -319,7 +321,7 @@ def _check_same_data(path: Path, data: str) -> None:
 
 
 def _check_same_fixed(path: Path, spec: SearchSpec) -> None:
-    """Refuse to resume a cell whose earlier trials ran with another model, fixed values or budget.
+    """Refuse to resume a cell whose earlier trials ran with another model, fixed values, fit options or budget.
 
     A search resumes trial by trial, keyed by the searched values only; trials
     run with other fixed values would be taken as done. A changed grid,
@@ -330,7 +332,7 @@ def _check_same_fixed(path: Path, spec: SearchSpec) -> None:
         return
     saved = json.loads(saved_path.read_text())
     new = _spec_json(spec)
-    changed = [k for k in ("model", "fixed", "trial_budget") if saved.get(k) != new[k]]
+    changed = [k for k in ("model", "fixed", "options", "trial_budget") if saved.get(k, {} if k == "options" else None) != new[k]]
     if changed:
         raise ConfigError(f"{path}: its trials ran with another {' and '.join(changed)} ({', '.join(f'{k}={saved.get(k)}' for k in changed)}); delete {path} to run the cell again")
 

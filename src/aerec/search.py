@@ -13,6 +13,10 @@ A search is described by a TOML file::
     [fixed]                       # fields of the model's config set for every trial
     iterations = 15
 
+    [options]                     # how every trial is fitted (aerec.fit_options.FitOptions)
+    device = "cpu"
+    seed = 0
+
     [grid]                        # fields searched: each a list of values
     alpha = [2, 5, 10, 30, 50, 100]
     factors = [100, 200]
@@ -64,12 +68,12 @@ from aerec.atomic import atomic_dir, atomic_write_json
 from aerec.errors import AerecError, ConfigError
 
 SELECT = "ndcg@100"
-_KEYS = {"model", "data", "method", "n_trials", "seed", "trial_budget", "sweep", "fixed", "grid"}
+_KEYS = {"model", "data", "method", "n_trials", "seed", "trial_budget", "sweep", "fixed", "grid", "options"}
 
 
 @dataclass
 class SearchSpec:
-    """What to search: a model, a prepared dataset, fixed fields and a grid of the searched ones."""
+    """What to search: a model, a prepared dataset, fixed fields and a grid of the searched ones, and the fit options."""
 
     model: str
     data: str
@@ -80,8 +84,10 @@ class SearchSpec:
     sweep: bool = False
     fixed: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        from aerec.fit_options import OPTION_FIELDS
         from aerec.models import MODELS
 
         if self.model not in MODELS:
@@ -92,6 +98,9 @@ class SearchSpec:
             raise ConfigError(f"method {self.method!r}: choose grid or random")
         names = {f.name for f in dataclasses.fields(MODELS[self.model].Config)}
         for section in ("fixed", "grid"):
+            misplaced = sorted(set(getattr(self, section)) & set(OPTION_FIELDS))
+            if misplaced:
+                raise ConfigError(f"[{section}] {', '.join(misplaced)}: a fit option, not a parameter of {self.model}; put it in [options]")
             unknown = sorted(set(getattr(self, section)) - names)
             if unknown:
                 raise ConfigError(f"[{section}] {', '.join(unknown)}: not a parameter of {self.model}; known: {', '.join(sorted(names))}")
@@ -103,6 +112,19 @@ class SearchSpec:
                 raise ConfigError(f"[grid] {name}: expected a non-empty list of values")
         if self.method == "random" and self.n_trials < 1:
             raise ConfigError("method = 'random' needs n_trials >= 1")
+        if not isinstance(self.options, dict):
+            raise ConfigError(f"options = {self.options!r}: expected a table of fit options")
+        for name in ("checkpoint", "progress"):
+            if name in self.options:
+                raise ConfigError(f"[options] {name}: not a search option (a search resumes trial by trial; progress is the command's)")
+        self.fit_options()  # checks the values
+
+    def fit_options(self, *, progress: bool = False):
+        """The :class:`~aerec.fit_options.FitOptions` every trial is fitted with."""
+        from aerec.fit_options import FitOptions
+        from aerec.options import build_config
+
+        return build_config(FitOptions, {**self.options, "progress": progress}, "[options] ")
 
     @classmethod
     def from_toml(cls, path: str | Path) -> SearchSpec:
@@ -161,7 +183,7 @@ def run_search(
     evaluate_test: bool = True,
 ) -> SearchResult:
     """Run (or resume) the search into ``out``; return the chosen trial and its test metrics."""
-    from aerec.artifacts import config_from_dict
+    from aerec.options import build_config
     from aerec.data.prepared import PreparedDataset
     from aerec.data.sequential import inputs_for
     from aerec.models import MODELS
@@ -178,6 +200,7 @@ def run_search(
     best = _best(done)
     todo = [p for p in spec.trials() if trial_key(p) not in finished]
     say(f"{spec.model} on {spec.data}: {len(spec.trials())} trials, {len(done)} already done")
+    options = spec.fit_options(progress=progress)
     groups_cache = GroupsCache(out / "groups", data_id={"data": spec.data, "manifest": data.manifest.get("sources")})
     for i, params in enumerate(todo, 1):
         overrides = {**spec.fixed, **params}
@@ -188,7 +211,7 @@ def run_search(
         t0 = time.perf_counter()
         try:
             cls = MODELS[spec.model]
-            trial = run_trial(cls(config_from_dict(cls.Config, overrides)), data, groups_cache=groups_cache, progress=progress, where=spec.data)
+            trial = run_trial(cls(build_config(cls.Config, overrides)), data, options=options, groups_cache=groups_cache, where=spec.data)
             record.update(validation=trial.validation.summary(), fit_seconds=round(trial.fit_seconds, 3), fit_info=_brief(trial.model.fit_info_), describe=trial.model.describe())
             if trial.groups is not None:
                 record["groups"] = trial.groups
@@ -196,7 +219,7 @@ def run_search(
             record.update(status=getattr(e, "status", "failed"), error=str(e), fit_seconds=round(time.perf_counter() - t0, 3))
         record["seconds"] = round(time.perf_counter() - t0, 3)
         if record["status"] == "ok":
-            extra = {"search": {"params": params, "fixed": spec.fixed}}
+            extra = {"search": {"params": params, "fixed": spec.fixed, "options": spec.options}}
             if spec.sweep:
                 save_trial(trial, _trial_dir(out, spec, params), data, where=spec.data, overwrite=True, extra=extra)
             if best is None or _score(record) > _score(best):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -39,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import scipy.sparse as sp
 import torch
 from tqdm.auto import tqdm
@@ -46,9 +48,7 @@ from tqdm.auto import tqdm
 from aerec.batches import DeviceCSR
 from aerec.checks import at_least, check, one_of
 from aerec.errors import ConfigError
-
-
-PRECISIONS = ("fp32", "tf32", "bf16")
+from aerec.fit_options import FitOptions
 
 
 @dataclass
@@ -65,12 +65,6 @@ class TrainConfig:
         max_steps: the most optimiser steps (``0`` for no limit besides epochs).
         patience: stop after this many validations without improvement (``0`` never stops early).
         eval_every: validate every this many epochs.
-        seed: seeds the initialisation, the shuffling and the dropout masks.
-        precision: ``fp32`` (float32 throughout); ``tf32`` (float32 matrix products on TF32
-            tensor cores, CUDA only); ``bf16`` (the forward pass and loss under bfloat16 autocast;
-            weights, optimiser state and scoring stay float32).
-        track_spectra: record, after every epoch, each weight matrix's spectral norm and stable
-            rank and the generalization bound of Sec. 5.5 (Figure 4; costs an ARPACK solve per matrix).
     """
 
     batch_size: int = 500
@@ -82,13 +76,10 @@ class TrainConfig:
     max_steps: int = 0
     patience: int = 20
     eval_every: int = 1
-    seed: int = 0
-    precision: str = "fp32"
-    track_spectra: bool = False
 
     def __post_init__(self) -> None:
         check(self, batch_size=at_least(1), lr=at_least(0.0), weight_decay=at_least(0.0), optimizer=one_of("adam", "sgd"),
-              max_epochs=at_least(1), max_steps=at_least(0), patience=at_least(0), eval_every=at_least(1), precision=one_of(*PRECISIONS))  # fmt: skip
+              max_epochs=at_least(1), max_steps=at_least(0), patience=at_least(0), eval_every=at_least(1))  # fmt: skip
 
 
 @dataclass
@@ -142,9 +133,8 @@ def train(
     cfg: TrainConfig,
     *,
     device: torch.device,
+    options: FitOptions = FitOptions(),
     validate: Callable[[], float] | None = None,
-    progress: bool = False,
-    checkpoint: str | os.PathLike | None = None,
     desc: str = "train",
     monitor: Callable[[], dict] | None = None,
     metric: str = "ndcg@100",
@@ -153,12 +143,21 @@ def train(
     """Train ``module`` on the rows of ``X``; on return it holds the best weights.
 
     ``validate()`` returns the validation ``metric`` (its name is only a label: the loop knows no metric),
-    maximised unless ``higher_is_better`` is false (``"rmse"`` for rating models).
+    maximised unless ``higher_is_better`` is false (``"rmse"`` for rating models). ``options`` give the
+    seed of the shuffling, the precision, the checkpoint file and whether to show progress.
     """
-    with _precision(cfg.precision):
-        return _train(module, X, cfg, device=device, validate=validate, progress=progress, checkpoint=checkpoint, desc=desc, monitor=monitor,
+    with _precision(options.precision):
+        return _train(module, X, cfg, device=device, options=options, validate=validate, desc=desc, monitor=monitor,
                       metric=metric, sign=1.0 if higher_is_better else -1.0)  # fmt: skip
 
+
+
+def data_fingerprint(X: sp.csr_matrix) -> str:
+    """A hash of a CSR matrix's shape, pattern and values: a checkpoint resumes only on the data it was written on."""
+    h = hashlib.sha256(repr((X.shape, X.nnz)).encode())
+    for a in (X.indptr, X.indices, X.data):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:24]
 
 
 @contextlib.contextmanager
@@ -175,23 +174,29 @@ def _precision(precision: str):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
-def _train(module, X, cfg, *, device, validate, progress, checkpoint, desc, monitor, metric, sign) -> TrainResult:
+def _train(module, X, cfg, *, device, options, validate, desc, monitor, metric, sign) -> TrainResult:
+    checkpoint, progress = options.checkpoint, options.progress
     data = DeviceCSR(X, device)
     optimizer = make_optimizer([p for p in module.parameters() if p.requires_grad], cfg)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(options.seed)
     result = TrainResult(best_score=-sign * math.inf, metric=metric)
     best_state = None
     bad = 0
     start_epoch = 0
-    # What a checkpoint must agree on to be resumed: every field but the budget (which a resumed run may extend).
-    fingerprint = json.dumps({k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_epochs", "max_steps", "patience", "track_spectra")}, sort_keys=True, default=str)
+    # What a checkpoint must agree on to be resumed: every field but the budget (which a resumed run may extend),
+    # the seed and precision, and the training data itself (not the device: a run may resume on another).
+    fingerprint = json.dumps({**{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_epochs", "max_steps", "patience")},
+                              "seed": options.seed, "precision": options.precision, "data": data_fingerprint(X)},
+                             sort_keys=True, default=str)  # fmt: skip
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
             state = torch.load(checkpoint, map_location=device, weights_only=True)
         except Exception as e:  # a truncated or foreign file
             raise ConfigError(f"{checkpoint}: not a readable aerec checkpoint ({type(e).__name__}); delete it to start afresh") from None
         if state.get("config") != fingerprint:
-            raise ConfigError(f"{checkpoint}: written by a run with another configuration; delete it or choose another checkpoint path")
+            saved = json.loads(state["config"]) if isinstance(state.get("config"), str) and state["config"].startswith("{") else {}
+            what = "other training data" if saved and saved.get("data") != data_fingerprint(X) else "another configuration"
+            raise ConfigError(f"{checkpoint}: written by a run with {what}; delete it or choose another checkpoint path")
         module.load_state_dict(state["module"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"].cpu())
@@ -208,7 +213,7 @@ def _train(module, X, cfg, *, device, validate, progress, checkpoint, desc, moni
         total, n = torch.zeros((), device=device), 0  # summed on the device: no host sync per step
         t_epoch = time.perf_counter()
         for batch in data.batches(cfg.batch_size, generator=generator):
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=options.precision == "bf16"):
                 loss = module.loss(batch, result.steps)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

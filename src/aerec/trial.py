@@ -8,7 +8,8 @@ demo``, whose cells are searches) fit a model the same way:
    ``aerec train swdae --groups FILE``), and Sw-DAE's item groups come from a
    :class:`GroupsCache` when one is given, learned once per grouping setting;
 2. the model is fitted on the training users (the time-ordered matrices for a
-   sequential model), with a checkpoint to resume from when asked;
+   sequential model) under the fit options (device, seed, a checkpoint to
+   resume from, ...);
 3. it is validated: NDCG@100 and the rest at 20, 50 and 100 for a ranking
    model, RMSE and MAE of the held-out ratings for a rating model;
 4. :func:`save_trial` writes the model directory with what the fit and the
@@ -28,6 +29,7 @@ from typing import Any
 import aerec.evaluate as evaluation
 from aerec.artifacts import fit_inputs, save_model
 from aerec.errors import ConfigError
+from aerec.fit_options import FitOptions
 
 VALIDATION_KS = (20, 50, 100)
 
@@ -47,10 +49,9 @@ def run_trial(
     model,
     data,
     *,
+    options: FitOptions | None = None,
     files: dict[str, str | Path] | None = None,
     groups_cache: GroupsCache | None = None,
-    checkpoint: str | Path | None = None,
-    progress: bool = False,
     say: Callable[[str], None] = lambda msg: None,
     where: str = "",
 ) -> Trial:
@@ -58,31 +59,31 @@ def run_trial(
 
     ``data`` is a :class:`~aerec.data.prepared.PreparedDataset` for a ranking
     model and a :class:`~aerec.data.ratings.RatingsDataset` for a rating one.
-    ``checkpoint``: a file the training loop saves to and resumes from
+    ``options.checkpoint``: a file the training loop saves to and resumes from
     (:func:`clear_checkpoint` removes it once the model is saved).
     """
-    if checkpoint is not None:
-        checkpoint = Path(checkpoint)
+    options = options or FitOptions()
+    if options.checkpoint is not None:
+        checkpoint = Path(options.checkpoint)
         if checkpoint.is_dir():
             raise ConfigError(f"--checkpoint {checkpoint}: is a directory; give a file path")
         if checkpoint.is_file():
             say(f"resuming from {checkpoint}")
-        model.checkpoint = str(checkpoint)
     if model.task == "rating":
         t0 = time.perf_counter()
-        model.fit(data.train, validation=data.validation, progress=progress)
+        model.fit(data.train, validation=data.validation, options=options)
         fit_seconds = time.perf_counter() - t0
         return Trial(model, evaluation.evaluate_ratings(model.predict, data.validation), fit_seconds)
 
     from aerec.data.sequential import inputs_for
 
     train, validation, _ = inputs_for(model, data, where=where)  # order matrices for a sequential model
-    inputs = fit_inputs(model, files)
+    inputs = fit_inputs(model, files, device=options.device)
     how = "given" if "groups" in inputs else None
     if groups_cache is not None and how is None and hasattr(model, "grouping"):
-        inputs["groups"], how = groups_cache.get(train, model.grouping(train.shape[1]), progress)
+        inputs["groups"], how = groups_cache.get(train, model.grouping(train.shape[1], options), options.progress)
     t0 = time.perf_counter()
-    model.fit(train, validation=validation, progress=progress, **inputs)
+    model.fit(train, validation=validation, options=options, **inputs)
     fit_seconds = time.perf_counter() - t0
     return Trial(model, evaluation.evaluate(model.score, validation, ks=VALIDATION_KS), fit_seconds, groups=how)
 

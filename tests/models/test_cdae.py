@@ -15,7 +15,7 @@ from aerec.models.cdae import CDAE
 from tests.conftest import block_data, split_rows
 
 X_SMALL = sp.csr_matrix(np.array([[1, 0, 1, 0, 0], [0, 2, 0, 1, 1], [1, 1, 1, 1, 0]], dtype=np.float32))
-FAST = {"hidden": 16, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"}
+FAST = {"hidden": 16, "batch_size": 16, "max_epochs": 25, "lr": 3e-2}
 
 
 def sigmoid(z):
@@ -24,7 +24,7 @@ def sigmoid(z):
 
 def fixed(X=X_SMALL, seed=0, **cfg):
     """A model built for ``X`` (fitted with lr 0), then given fixed weights drawn from ``seed``."""
-    model = CDAE(lr=0.0, max_epochs=1, max_steps=1, device="cpu", **cfg).fit(X)
+    model = CDAE(lr=0.0, max_epochs=1, max_steps=1, **cfg).fit(X)
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         for p in model.module_.parameters():
@@ -94,7 +94,7 @@ def test_training_batches_must_name_their_users():
 
 def test_every_parameter_moves_after_one_step_and_the_global_rng_is_untouched():
     X = sp.csr_matrix(np.eye(6, dtype=np.float32) + np.eye(6, k=1, dtype=np.float32))
-    cfg = {"hidden": 4, "batch_size": 6, "max_epochs": 1, "max_steps": 1, "device": "cpu"}
+    cfg = {"hidden": 4, "batch_size": 6, "max_epochs": 1, "max_steps": 1}
     init = CDAE(**{**cfg, "lr": 0.0}).fit(X).state_dict()
     torch.manual_seed(123)
     expected = torch.rand(3)
@@ -215,4 +215,4 @@ def test_state_round_trip_keeps_the_user_vectors_and_the_scores(fitted):
 )
 def test_bad_configs_are_clear_errors(cfg, match):
     with pytest.raises(ConfigError, match=match):
-        CDAE(device="cpu", **cfg).fit(sp.csr_matrix(np.eye(4, dtype=np.float32)))
+        CDAE(**cfg).fit(sp.csr_matrix(np.eye(4, dtype=np.float32)))

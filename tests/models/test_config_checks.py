@@ -17,7 +17,7 @@ from aerec.models import MODELS
         ("fc-prune", "sparsity", 1.0, "sparsity=1.0"),
         ("mult-vae", "latent", 0, "latent=0: must be at least 1"),
         ("cdae", "foldin_lr", 0.0, "foldin_lr=0.0: must be above 0"),
-        ("mult-dae", "precision", "fp8", "precision='fp8': choose 'fp32', 'tf32', 'bf16'"),
+        ("mult-dae", "hidden", 0, "hidden=0: must be at least 1"),
         ("itemknn", "neighbours", 0, "neighbours=0"),
         ("i-autorec", "hidden", 0, "hidden=0: must be at least 1"),
         ("deeprec", "dropout", 1.0, "dropout=1.0: must lie in \\[0, 1\\)"),

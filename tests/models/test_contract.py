@@ -1,6 +1,5 @@
 """The contract every model in ``MODELS`` must keep, on tiny known-answer data."""
 
-import dataclasses
 
 import numpy as np
 import pytest
@@ -9,6 +8,7 @@ import scipy.sparse as sp
 from aerec.artifacts import load_model, save_model
 from aerec.data.prepare import item_table
 from aerec.data.prepared import Fold
+from aerec.fit_options import FitOptions
 from aerec.metrics import topk_items
 from aerec.models import MODELS
 from tests.conftest import block_data, split_rows
@@ -20,18 +20,18 @@ RANKING = sorted(n for n, c in MODELS.items() if c.task == "ranking")
 # needs no edit of this file; add it here only when its defaults are slow on this toy data).
 FAST = {
     "popularity": {},
-    "ease": {"l2_grid": (1.0, 10.0, 100.0), "refine": 1, "device": "cpu"},
-    "swdae": {"n_groups": 8, "overlap": 2, "n_components": 4, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
-    "deep-swdae": {"n_groups": (8, 4), "overlap_ratio": 0.25, "n_components": 3, "batch_size": 16, "pretrain_epochs": 10, "max_epochs": 25, "lr": 1e-1, "device": "cpu"},
-    "mult-vae": {"hidden": 16, "latent": 8, "total_anneal_steps": 100, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
-    "mult-dae": {"hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
-    "fc-dae": {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
-    "fc-prune": {"n_hidden": 8, "sparsity": 0.5, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
-    "fc-reg": {"n_hidden": 8, "activation_l1": 1e-3, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
-    "cdae": {"hidden": 16, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
-    "wmf": {"factors": 4, "regularization": 1.0, "iterations": 10, "num_threads": 1, "device": "cpu"},
+    "ease": {"l2_grid": (1.0, 10.0, 100.0), "refine": 1},
+    "swdae": {"n_groups": 8, "overlap": 2, "n_components": 4, "batch_size": 16, "max_epochs": 25, "lr": 3e-2},
+    "deep-swdae": {"n_groups": (8, 4), "overlap_ratio": 0.25, "n_components": 3, "batch_size": 16, "pretrain_epochs": 10, "max_epochs": 25, "lr": 1e-1},
+    "mult-vae": {"hidden": 16, "latent": 8, "total_anneal_steps": 100, "batch_size": 16, "max_epochs": 25, "lr": 3e-2},
+    "mult-dae": {"hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2},
+    "fc-dae": {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2},
+    "fc-prune": {"n_hidden": 8, "sparsity": 0.5, "batch_size": 16, "max_epochs": 25, "lr": 3e-2},
+    "fc-reg": {"n_hidden": 8, "activation_l1": 1e-3, "batch_size": 16, "max_epochs": 25, "lr": 3e-2},
+    "cdae": {"hidden": 16, "batch_size": 16, "max_epochs": 25, "lr": 3e-2},
+    "wmf": {"factors": 4, "regularization": 1.0, "iterations": 10, "num_threads": 1},
     "slim": {"l1": 0.5, "l2": 5.0},
-    "svae": {"embedding": 8, "rnn": 8, "hidden": 8, "latent": 4, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"},
+    "svae": {"embedding": 8, "rnn": 8, "hidden": 8, "latent": 4, "batch_size": 16, "max_epochs": 25, "lr": 3e-2},
 }
 PERSONALISED = {"itemknn", "ease", "swdae", "fc-dae", "deep-swdae", "mult-vae", "mult-dae", "fc-prune", "fc-reg", "cdae", "wmf", "slim", "svae"}
 
@@ -180,7 +180,7 @@ def random_time_order(X, seed):
     return X
 
 
-TORCH = sorted(n for n in RANKING if "precision" in {f.name for f in dataclasses.fields(MODELS[n].Config)})
+TORCH = sorted(n for n in RANKING if "precision" in MODELS[n].honours)
 
 
 @pytest.mark.parametrize("name", TORCH + ["swdae-dense"])
@@ -188,7 +188,7 @@ def test_every_torch_model_trains_in_bf16(name, module_blocks):
     """``precision = "bf16"`` autocasts the dense layers; sparse products stay float32 (no bf16 kernels)."""
     train, fold = module_blocks
     model_name, extra = ("swdae", {"backend": "dense"}) if name == "swdae-dense" else (name, {})
-    model = MODELS[model_name](**{**FAST[model_name], "max_epochs": 2, "precision": "bf16", **extra}).fit(train, validation=fold)
+    model = MODELS[model_name](**{**FAST[model_name], "max_epochs": 2, **extra}).fit(train, validation=fold, options=FitOptions(precision="bf16"))
     assert all(np.isfinite(r["loss"]) for r in model.fit_info_["training"]["history"])
     s = model.score(fold.X_in)
     assert s.shape == (fold.n_users, train.shape[1]) and s.dtype == np.float32 and np.isfinite(s).all()

@@ -9,7 +9,7 @@ from aerec.models.deep_swdae import DeepSwDAE
 from aerec.models.swdae import SwDAE
 from tests.conftest import block_data, split_rows
 
-TINY = {"n_groups": (6, 3), "overlap_ratio": 0.34, "n_components": 4, "batch_size": 32, "lr": 1e-2, "pretrain_epochs": 3, "max_epochs": 3, "device": "cpu"}
+TINY = {"n_groups": (6, 3), "overlap_ratio": 0.34, "n_components": 4, "batch_size": 32, "lr": 1e-2, "pretrain_epochs": 3, "max_epochs": 3}
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_layer_one_of_the_pretrained_stack_is_the_pretrained_swdae(data):
     """Before fine-tuning, the stack's first layer holds a Sw-DAE trained for ``pretrain_epochs``; deeper layers trained too."""
     train, _ = data
     deep = DeepSwDAE(**TINY).pretrain(train)
-    shallow = SwDAE(n_groups=6, overlap=2, n_components=4, batch_size=32, lr=1e-2, max_epochs=TINY["pretrain_epochs"], device="cpu").fit(train)
+    shallow = SwDAE(n_groups=6, overlap=2, n_components=4, batch_size=32, lr=1e-2, max_epochs=TINY["pretrain_epochs"]).fit(train)
     stack = deep.module_
     np.testing.assert_array_equal(stack.encoders[0].structure.groups.numpy(), shallow.module_.encoder.structure.groups.numpy())
     for mine, theirs in [(stack.encoders[0], shallow.module_.encoder), (stack.decoders[0], shallow.module_.decoder)]:
@@ -85,7 +85,7 @@ def test_layer_one_of_the_pretrained_stack_is_the_pretrained_swdae(data):
 def test_depth_one_without_pretraining_is_a_swdae(data):
     train, fold = data
     deep = DeepSwDAE(**{**TINY, "n_groups": (6,), "pretrain_epochs": 0}).fit(train, validation=fold)
-    shallow = SwDAE(n_groups=6, overlap=2, n_components=4, batch_size=32, lr=1e-2, max_epochs=3, device="cpu").fit(train, validation=fold)
+    shallow = SwDAE(n_groups=6, overlap=2, n_components=4, batch_size=32, lr=1e-2, max_epochs=3).fit(train, validation=fold)
     np.testing.assert_array_equal(deep.score(fold.X_in), shallow.score(fold.X_in))
     assert deep.n_parameters() == shallow.n_parameters()
 

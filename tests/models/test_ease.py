@@ -19,7 +19,7 @@ def reference_B(X: np.ndarray, l2: float) -> np.ndarray:
 def test_weights_match_the_closed_form(dtype, tol):
     rng = np.random.default_rng(0)
     X = (rng.random((60, 15)) < 0.3).astype(np.float64)
-    model = EASE(l2=5.0, dtype=dtype, device="cpu").fit(sp.csr_matrix(X))
+    model = EASE(l2=5.0, dtype=dtype).fit(sp.csr_matrix(X))
     B = model.state_dict()["B"]
     np.testing.assert_allclose(B, reference_B(X, 5.0), atol=tol)
     assert np.all(np.diag(B) == 0)
@@ -28,7 +28,7 @@ def test_weights_match_the_closed_form(dtype, tol):
 
 def test_l2_is_chosen_on_validation_as_the_best_tried(blocks):
     train, fold, _, _ = blocks
-    model = EASE(l2_grid=(0.1, 10.0, 1000.0), refine=2, device="cpu").fit(train, validation=fold)
+    model = EASE(l2_grid=(0.1, 10.0, 1000.0), refine=2).fit(train, validation=fold)
     tried = model.fit_info_["validation_ndcg@100"]
     assert len(tried) == 5  # 3 grid values + 2 refinements
     best = max(tried, key=tried.get)
@@ -69,10 +69,10 @@ def test_spectral_scores_equal_the_closed_form_off_the_fold_in(n_users, n_items)
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="CUDA is not available on this machine")
 def test_cuda_matches_cpu(blocks):
     train, fold, _, _ = blocks
-    cpu = EASE(l2=10.0, dtype="float64", device="cpu").fit(train)
+    cpu = EASE(l2=10.0, dtype="float64").fit(train)
     gpu = EASE(l2=10.0, dtype="float64", device="cuda").fit(train)
     np.testing.assert_allclose(gpu.score(fold.X_in), cpu.score(fold.X_in), atol=1e-5)
-    searched_cpu = EASE(l2_grid=(1.0, 10.0, 100.0), device="cpu", dtype="float64").fit(train, validation=fold)
+    searched_cpu = EASE(l2_grid=(1.0, 10.0, 100.0), dtype="float64").fit(train, validation=fold)
     searched_gpu = EASE(l2_grid=(1.0, 10.0, 100.0), device="cuda", dtype="float64").fit(train, validation=fold)
     assert searched_gpu.l2_ == pytest.approx(searched_cpu.l2_)
 
@@ -104,6 +104,6 @@ def test_without_validation_and_l2_it_warns_and_uses_the_documented_default():
     rng = np.random.default_rng(0)
     X = (rng.random((60, 15)) < 0.3).astype(np.float64)
     with pytest.warns(UserWarning, match="using l2 = 500"):
-        model = EASE(device="cpu", dtype="float64").fit(sp.csr_matrix(X))
+        model = EASE(dtype="float64").fit(sp.csr_matrix(X))
     assert model.l2_ == DEFAULT_L2 == 500.0
     np.testing.assert_allclose(model.state_dict()["B"], reference_B(X, DEFAULT_L2), atol=1e-10)

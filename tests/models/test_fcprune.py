@@ -12,7 +12,7 @@ from aerec.models import FCDAE, Popularity
 from aerec.models.fcprune import FCPrune
 from tests.conftest import block_data, split_rows
 
-FAST = {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"}
+FAST = {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2}
 
 
 def fitted(model, X, **kwargs):
@@ -95,16 +95,16 @@ def test_a_base_that_is_not_a_matching_fc_dae_is_a_clear_error(data, base, tmp_p
     train, _ = data
     save_model(Popularity().fit(train), tmp_path / "pop", item_table(np.arange(train.shape[1]), None))
     with pytest.raises(ConfigError, match="pop: is a popularity model"):
-        fitted(FCPrune(base=str(tmp_path / "pop"), device="cpu"), train)
+        fitted(FCPrune(base=str(tmp_path / "pop")), train)
     with pytest.raises(ConfigError, match="has 40 items, the training data has 20"):
-        fitted(FCPrune(base=base[1], device="cpu"), train[:, :20])
+        fitted(FCPrune(base=base[1]), train[:, :20])
 
 
 def test_a_base_is_an_argument_never_read_by_the_model(data, base):
     """The model never opens a model directory: a config naming one needs the loaded model passed in."""
     train, _ = data
     with pytest.raises(ConfigError, match=r"pass the loaded model, fit\(X, base=...\)"):
-        FCPrune(base=base[1], device="cpu").fit(train)
+        FCPrune(base=base[1]).fit(train)
     fcdae, _ = base
     model = FCPrune(**{**FAST, "max_epochs": 1, "n_hidden": 3, "lr": 0.0}, sparsity=0.0).fit(train, base=fcdae)  # no path at all
     assert model.config.n_hidden == 8
@@ -113,4 +113,4 @@ def test_a_base_is_an_argument_never_read_by_the_model(data, base):
 @pytest.mark.parametrize(("option", "message"), [({"sparsity": 1.0}, "sparsity=1.0: must lie in \\[0, 1\\)"), ({"sparsity": -0.1}, "sparsity=-0.1"), ({"prune_scope": "row"}, "prune_scope='row': choose 'layer', 'global'")])
 def test_bad_options_are_clear_errors(data, option, message):
     with pytest.raises(ConfigError, match=message):
-        FCPrune(**option, device="cpu").fit(data[0])
+        FCPrune(**option).fit(data[0])

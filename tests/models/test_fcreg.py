@@ -16,7 +16,7 @@ from aerec.models.fcreg import FCReg, SparseActivationDAE, activation_penalty
 from aerec.models.layers import DenseLayer
 from tests.conftest import block_data, split_rows
 
-FAST = {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2, "device": "cpu"}
+FAST = {"n_hidden": 8, "batch_size": 16, "max_epochs": 25, "lr": 3e-2}
 
 
 def fitted(model, X, **kwargs):
@@ -66,9 +66,9 @@ def test_a_base_gives_the_starting_weights_and_width(data, tmp_path):
     assert frozen.config.n_hidden == 8
     np.testing.assert_array_equal(frozen.score(fold.X_in), base.score(fold.X_in))
     with pytest.raises(ConfigError, match="has 40 items, the training data has 20"):
-        fitted(FCReg(base=str(tmp_path / "base"), device="cpu"), train[:, :20])
+        fitted(FCReg(base=str(tmp_path / "base")), train[:, :20])
 
 
 def test_a_negative_penalty_is_a_clear_error(data):
     with pytest.raises(ConfigError, match="activation_l1=-1.0: must be at least 0"):
-        FCReg(activation_l1=-1.0, device="cpu").fit(data[0])
+        FCReg(activation_l1=-1.0).fit(data[0])

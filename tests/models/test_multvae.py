@@ -26,7 +26,7 @@ def fixed(cls, n_items=5, seed=0, **cfg):
     """A model built on ``n_items`` items (fitted with lr 0, so still at its initialisation), then
     given fixed weights drawn from ``seed``."""
     X = sp.csr_matrix(np.eye(n_items, dtype=np.float32))
-    model = cls(lr=0.0, max_epochs=1, max_steps=1, device="cpu", **cfg).fit(X)
+    model = cls(lr=0.0, max_epochs=1, max_steps=1, **cfg).fit(X)
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         for p in model.module_.parameters():
@@ -73,7 +73,7 @@ def test_the_kl_weight_follows_the_global_step_across_epochs(monkeypatch):
     monkeypatch.setattr(MultModule, "kl_weight", spy)
     X = sp.random(40, 12, density=0.3, format="csr", random_state=0, dtype=np.float32)
     X.data[:] = 1.0
-    MultVAE(hidden=4, latent=2, batch_size=16, max_epochs=3, patience=0, device="cpu").fit(X)
+    MultVAE(hidden=4, latent=2, batch_size=16, max_epochs=3, patience=0).fit(X)
     assert seen == list(range(9))  # 3 batches per epoch, never reset
 
 
@@ -177,18 +177,18 @@ def test_dae_loss_adds_the_weight_penalty_on_weights_only():
     ],
 )
 def test_parameter_counts_match_the_cost_model(cls, cfg, cost):
-    model = cls(max_epochs=1, max_steps=1, device="cpu", **cfg).fit(sp.csr_matrix(np.eye(30, dtype=np.float32)))
+    model = cls(max_epochs=1, max_steps=1, **cfg).fit(sp.csr_matrix(np.eye(30, dtype=np.float32)))
     assert model.n_parameters() == cost["parameters"] == model.fit_info_["parameters"]
 
 
 @pytest.mark.parametrize("cls,cfg", [(MultVAE, {"hidden": 4, "latent": 2}), (MultDAE, {"hidden": 4})])
 def test_every_parameter_moves_after_one_step_and_the_global_rng_is_untouched(cls, cfg):
     X = sp.csr_matrix(np.eye(6, dtype=np.float32) + np.eye(6, k=1, dtype=np.float32))
-    init = cls(lr=0.0, max_epochs=1, max_steps=1, device="cpu", **cfg).fit(X).state_dict()
+    init = cls(lr=0.0, max_epochs=1, max_steps=1, **cfg).fit(X).state_dict()
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    moved = cls(max_epochs=1, max_steps=1, device="cpu", **cfg).fit(X).state_dict()
+    moved = cls(max_epochs=1, max_steps=1, **cfg).fit(X).state_dict()
     assert torch.equal(torch.rand(3), expected)  # dropout and ε use the module's generator
     for name, value in moved.items():
         assert not np.allclose(value, init[name]), name
@@ -207,7 +207,7 @@ def test_every_parameter_moves_after_one_step_and_the_global_rng_is_untouched(cl
 )
 def test_bad_configs_are_clear_errors(cls, cfg, match):
     with pytest.raises(ConfigError, match=match):
-        cls(device="cpu", **cfg).fit(sp.csr_matrix(np.eye(4, dtype=np.float32)))
+        cls(**cfg).fit(sp.csr_matrix(np.eye(4, dtype=np.float32)))
 
 
 def test_mult_dae_has_no_latent_layer():

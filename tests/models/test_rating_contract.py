@@ -16,10 +16,10 @@ RATING = sorted(n for n, c in MODELS.items() if c.task == "rating")
 
 # Small, fast settings per rating model; every rating model in MODELS must appear here.
 FAST = {
-    "i-autorec": {"hidden": 16, "l2_penalty": 1.0, "batch_size": 16, "lr": 3e-2, "max_epochs": 25, "device": "cpu"},
-    "u-autorec": {"hidden": 16, "l2_penalty": 1.0, "batch_size": 16, "lr": 3e-2, "max_epochs": 25, "device": "cpu"},
-    "deeprec": {"hidden": (16, 8), "dropout": 0.2, "batch_size": 16, "lr": 1e-2, "max_epochs": 25, "device": "cpu"},
-    "denoising-autorec": {"hidden": (16,), "latent": 8, "batch_size": 16, "lr": 1e-2, "max_epochs": 25, "device": "cpu"},
+    "i-autorec": {"hidden": 16, "l2_penalty": 1.0, "batch_size": 16, "lr": 3e-2, "max_epochs": 25},
+    "u-autorec": {"hidden": 16, "l2_penalty": 1.0, "batch_size": 16, "lr": 3e-2, "max_epochs": 25},
+    "deeprec": {"hidden": (16, 8), "dropout": 0.2, "batch_size": 16, "lr": 1e-2, "max_epochs": 25},
+    "denoising-autorec": {"hidden": (16,), "latent": 8, "batch_size": 16, "lr": 1e-2, "max_epochs": 25},
 }
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from aerec.fit_options import FitOptions
 from aerec.models.fcdae import FCDAE, FCDAEConfig
 from aerec.models.spectra import generalization_bound, layer_spectra, spectral_norm, stable_rank, weight_matrices
 from aerec.models.swdae import SwDAE, SwDAEConfig
@@ -39,8 +40,8 @@ def test_bound_is_the_formula_of_section_5_5():
         generalization_bound([1.0], [1.0], 0)
 
 
-def _swdae(**kw):
-    return SwDAE(SwDAEConfig(n_groups=8, overlap=2, n_components=4, device="cpu", max_epochs=3, patience=0, lr=1e-2, **kw))
+def _swdae():
+    return SwDAE(SwDAEConfig(n_groups=8, overlap=2, n_components=4, max_epochs=3, patience=0, lr=1e-2))
 
 
 def test_swdae_matrices_are_the_structured_ones(blocks):
@@ -61,11 +62,11 @@ def test_swdae_matrices_are_the_structured_ones(blocks):
     assert got["bound"] == pytest.approx(generalization_bound(norms, ranks, train.shape[0]))
 
 
-@pytest.mark.parametrize("make", [lambda t: _swdae(track_spectra=t), lambda t: FCDAE(FCDAEConfig(n_hidden=8, device="cpu", max_epochs=3, patience=0, lr=1e-2, track_spectra=t))])
+@pytest.mark.parametrize("make", [_swdae, lambda: FCDAE(FCDAEConfig(n_hidden=8, max_epochs=3, patience=0, lr=1e-2))])
 def test_tracking_records_every_epoch_and_changes_nothing(blocks, make):
     train, fold, _, _ = blocks
-    tracked = make(True).fit(train, validation=fold)
-    plain = make(False).fit(train, validation=fold)
+    tracked = make().fit(train, validation=fold, options=FitOptions(track_spectra=True))
+    plain = make().fit(train, validation=fold)
     history = tracked.fit_info_["training"]["history"]
     assert len(history) == 3
     for rec in history:

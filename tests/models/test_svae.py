@@ -7,11 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from aerec.batches import csr_to_batch
+from aerec.fit_options import FitOptions
 from aerec.models import MODELS
 from aerec.models.svae import SVAE, sequences
 from aerec.training import train
 
-TINY = {"embedding": 8, "rnn": 8, "hidden": 8, "latent": 4, "next_k": 2, "batch_size": 8, "max_epochs": 2, "lr": 3e-2, "device": "cpu", "seed": 3}
+TINY = {"embedding": 8, "rnn": 8, "hidden": 8, "latent": 4, "next_k": 2, "batch_size": 8, "max_epochs": 2, "lr": 3e-2}
+OPTIONS = FitOptions(seed=3)
 N_ITEMS = 12
 
 
@@ -27,7 +29,7 @@ def ordered_rows(seqs, n_items=N_ITEMS):
 def model():
     rng = np.random.default_rng(0)
     train_seqs = [list(rng.permutation(N_ITEMS)[: rng.integers(3, 9)]) for _ in range(40)]
-    return SVAE(**TINY).fit(ordered_rows(train_seqs))
+    return SVAE(**TINY).fit(ordered_rows(train_seqs), options=OPTIONS)
 
 
 def test_is_registered_and_sequential():
@@ -79,7 +81,7 @@ def test_an_empty_history_is_scored_from_the_initial_state(model):
 
 
 def test_only_the_most_recent_max_len_items_are_read():
-    m = SVAE(**{**TINY, "max_len": 3}).fit(ordered_rows([[0, 1, 2, 3], [4, 5, 6, 7]] * 5))
+    m = SVAE(**{**TINY, "max_len": 3}).fit(ordered_rows([[0, 1, 2, 3], [4, 5, 6, 7]] * 5), options=OPTIONS)
     np.testing.assert_array_equal(m.score(ordered_rows([[9, 8, 1, 2, 3]])), m.score(ordered_rows([[1, 2, 3]])))
 
 
@@ -127,5 +129,5 @@ def test_fitting_leaves_the_global_rng_alone():
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    SVAE(**TINY).fit(ordered_rows([[0, 1, 2, 3]] * 6))
+    SVAE(**TINY).fit(ordered_rows([[0, 1, 2, 3]] * 6), options=OPTIONS)
     torch.testing.assert_close(torch.rand(3), expected)

@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from aerec.fit_options import FitOptions
 from aerec.models import SwDAE
 from tests.conftest import block_data, split_rows
 
@@ -18,7 +19,7 @@ def data():
 @pytest.mark.parametrize("loss", ["multinomial", "logistic"])
 def test_weights_outside_the_structure_are_exactly_zero_after_training(data, loss):
     train, fold = data
-    model = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=3, batch_size=32, lr=1e-2, loss=loss, device="cpu")
+    model = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=3, batch_size=32, lr=1e-2, loss=loss)
     model.fit(train, validation=fold)
     for layer in (model.module_.encoder, model.module_.decoder):
         W = layer.dense_weight()  # (K, items)
@@ -31,8 +32,8 @@ def test_weights_outside_the_structure_are_exactly_zero_after_training(data, los
 
 def test_parameters_move_after_one_step(data):
     train, fold = data
-    before = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, max_steps=1, device="cpu").fit(train)
-    init = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, max_steps=1, lr=0.0, device="cpu").fit(train)
+    before = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, max_steps=1).fit(train)
+    init = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, max_steps=1, lr=0.0).fit(train)
     for name, value in before.state_dict().items():
         if name == "item_groups":
             np.testing.assert_array_equal(value, init.state_dict()[name])
@@ -45,7 +46,7 @@ def test_the_groups_given_are_the_groups_used(data):
 
     train, _ = data
     groups = learn_groups(train, n_groups=12, overlap=2, n_components=6, seed=3)
-    model = SwDAE(n_groups=12, overlap=2, max_epochs=1, device="cpu").fit(train, groups=groups)
+    model = SwDAE(n_groups=12, overlap=2, max_epochs=1).fit(train, groups=groups)
     np.testing.assert_array_equal(model.state_dict()["item_groups"], np.sort(groups.item_groups, axis=1))
 
 
@@ -53,7 +54,7 @@ def test_overlap_must_be_below_the_group_count():
     from aerec.errors import ConfigError
 
     with pytest.raises(ConfigError, match="overlap"):
-        SwDAE(n_groups=4, overlap=4, device="cpu").fit(sp.csr_matrix(np.eye(10, dtype=np.float32)))
+        SwDAE(n_groups=4, overlap=4).fit(sp.csr_matrix(np.eye(10, dtype=np.float32)))
 
 
 @pytest.mark.cuda
@@ -64,7 +65,7 @@ def test_cuda_training_keeps_the_structure_and_round_trips(data, backend, precis
     from aerec.data.prepare import item_table
 
     train, fold = data
-    model = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=3, batch_size=32, lr=1e-2, backend=backend, precision=precision, device="cuda").fit(train, validation=fold)
+    model = SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=3, batch_size=32, lr=1e-2, backend=backend).fit(train, validation=fold, options=FitOptions(precision=precision, device="cuda"))
     assert model.module_.backend == ("gemm" if backend == "auto" else backend)
     assert np.isfinite(model.fit_info_["training"]["best_validation_ndcg@100"])
     for layer in (model.module_.encoder, model.module_.decoder):
@@ -100,7 +101,7 @@ def test_output_bias_popularity_starts_there_and_lowers_the_first_loss(data, mod
     width = {"swdae": {"n_groups": 12, "overlap": 2, "n_components": 6}, "fc-dae": {"n_hidden": 12}}[model_name]
     start = {}
     for how in ("zero", "popularity"):
-        model = MODELS[model_name](**width, max_epochs=1, max_steps=1, lr=0.0, batch_size=200, loss=loss, output_bias=how, device="cpu").fit(train)
+        model = MODELS[model_name](**width, max_epochs=1, max_steps=1, lr=0.0, batch_size=200, loss=loss, output_bias=how).fit(train)
         start[how] = model
     np.testing.assert_allclose(start["popularity"].state_dict()["decoder.bias"], popularity_bias(train, loss), rtol=1e-6)
     assert not start["zero"].state_dict()["decoder.bias"].any()
@@ -112,7 +113,7 @@ def test_an_unknown_output_bias_is_a_config_error(data):
     from aerec.errors import ConfigError
 
     with pytest.raises(ConfigError, match="output_bias='mean': choose 'zero', 'popularity'"):
-        SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, output_bias="mean", device="cpu").fit(data[0])
+        SwDAE(n_groups=12, overlap=2, n_components=6, max_epochs=1, output_bias="mean").fit(data[0])
 
 
 def test_given_groups_give_the_same_model_and_mismatched_ones_are_refused(data, tmp_path):
@@ -120,7 +121,7 @@ def test_given_groups_give_the_same_model_and_mismatched_ones_are_refused(data, 
     from aerec.structure import learn_groups, load_groups, save_groups
 
     train, fold = data
-    cfg = dict(n_groups=12, overlap=2, n_components=6, max_epochs=2, batch_size=32, lr=1e-2, device="cpu")
+    cfg = dict(n_groups=12, overlap=2, n_components=6, max_epochs=2, batch_size=32, lr=1e-2)
     own = SwDAE(**cfg).fit(train, validation=fold)
     groups = learn_groups(train, **SwDAE(**cfg).grouping(train.shape[1]))
     path = save_groups(groups, tmp_path / "g.safetensors")

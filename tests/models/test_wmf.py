@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from aerec.fit_options import FitOptions
 from aerec.errors import ConfigError, DataError
 from aerec.models.wmf import WMF, fold_in_factors
 
@@ -29,9 +30,9 @@ def als_step(X: np.ndarray, F: np.ndarray, alpha: float, l2: float) -> np.ndarra
     return out
 
 
-def fit(X, **kw):
-    params = dict(factors=3, alpha=ALPHA, regularization=L2, iterations=5, solver="cholesky", num_threads=1, device="cpu")
-    return WMF(**{**params, **kw}).fit(sp.csr_matrix(X))
+def fit(X, seed=0, **kw):
+    params = dict(factors=3, alpha=ALPHA, regularization=L2, iterations=5, solver="cholesky", num_threads=1)
+    return WMF(**{**params, **kw}).fit(sp.csr_matrix(X), options=FitOptions(seed=seed))
 
 
 def test_item_factors_satisfy_the_normal_equations_with_confidence_one_plus_alpha_x():

@@ -49,8 +49,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aerec.checks import at_least, check
 from aerec.batches import SparseBatch
+from aerec.checks import at_least, check
 from aerec.models.rating_base import TorchRatingRecommender, first_layer, uniform_weight
 from aerec.training import TrainConfig
 
@@ -62,7 +62,6 @@ class AutoRecConfig(TrainConfig):
     Attributes:
         hidden: k, the sigmoid hidden units.
         l2_penalty: λ in (λ/2)(||W||² + ||V||²), the weight penalty of Eq. 2 (per epoch).
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
     hidden: int = 500
@@ -70,7 +69,6 @@ class AutoRecConfig(TrainConfig):
     batch_size: int = 256
     max_epochs: int = 500
     patience: int = 30
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -105,7 +103,7 @@ class _AutoRec(TorchRatingRecommender):
 
     def _build(self, shape: tuple[int, int], mean: float, device: torch.device) -> None:
         cfg = self.config
-        self.module_ = AutoRecModule(shape[0], shape[1], cfg.hidden, l2_penalty=cfg.l2_penalty, mean=mean, seed=cfg.seed, device=device)
+        self.module_ = AutoRecModule(shape[0], shape[1], cfg.hidden, l2_penalty=cfg.l2_penalty, mean=mean, seed=self.options_.seed, device=device)
 
 
 class IAutoRec(_AutoRec):

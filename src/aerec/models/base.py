@@ -26,7 +26,9 @@ import scipy.sparse as sp
 
 from aerec.data.prepared import Fold
 from aerec.errors import ConfigError
+from aerec.fit_options import OPTION_FIELDS, FitOptions
 from aerec.metrics import as_numpy_scores, topk_items
+from aerec.options import build_config
 
 
 class Model(ABC):
@@ -39,6 +41,15 @@ class Model(ABC):
     ``"ranking"`` (:class:`Recommender`: top-k for unseen users) or
     ``"rating"`` (:class:`~aerec.models.rating_base.RatingRecommender`).
     ``__init__`` only stores the config; learned attributes end in ``_``.
+
+    How a fit runs (device, seed, precision, checkpoint, progress, spectra)
+    is not in the config: it is a :class:`~aerec.fit_options.FitOptions`
+    given to ``fit`` and kept as ``options_`` (``load_model`` sets it for a
+    loaded model, with the device it is asked for). ``honours`` names the
+    options a model acts on besides ``progress`` and ``seed`` (which every
+    model accepts; a deterministic model has nothing to seed); any other
+    option set away from its default is refused, and ``device`` may then be
+    only ``auto`` or ``cpu``.
     """
 
     name: ClassVar[str]
@@ -46,18 +57,50 @@ class Model(ABC):
     task: ClassVar[str] = "ranking"
     #: The config field that bounds a fit's seconds (a search's ``trial_budget`` fills it), or None.
     budget_field: ClassVar[str | None] = None
+    #: The fit options this model acts on besides ``progress`` and ``seed``.
+    honours: ClassVar[frozenset[str]] = frozenset()
+    #: How the model was (or will be) fitted; ``fit(options=...)`` and ``load_model`` set it.
+    options_: FitOptions = FitOptions()
 
     def __init__(self, config: Any | None = None, **overrides: Any) -> None:
         if config is None:
             config = self.Config()
         if overrides:
+            misplaced = sorted(set(overrides) & set(OPTION_FIELDS))
+            if misplaced:
+                raise ConfigError(f"{self.name}: {', '.join(misplaced)} is a fit option, not a hyperparameter: pass fit(X, options=FitOptions({misplaced[0]}=...))")
             names = {f.name for f in dataclasses.fields(self.Config)}
             unknown = sorted(set(overrides) - names)
             if unknown:
                 raise ConfigError(f"{self.name}: unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-            config = dataclasses.replace(config, **overrides)
+            try:
+                config = build_config(self.Config, {**{f.name: getattr(config, f.name) for f in dataclasses.fields(config)}, **overrides})
+            except ConfigError as e:
+                raise ConfigError(f"{self.name}: {e}") from None
         self.config = config
         self.fit_info_: dict[str, Any] = {}
+
+    def _use_options(self, options: FitOptions | dict | None) -> None:
+        """Keep ``options`` as ``options_`` after refusing the ones this model cannot honour."""
+        if options is None:
+            options = FitOptions()
+        elif isinstance(options, dict):
+            options = build_config(FitOptions, options, "options: ")
+        elif not isinstance(options, FitOptions):
+            raise ConfigError(f"{self.name}: options must be a FitOptions, not {type(options).__name__}")
+        for field in options.differs():
+            value = getattr(options, field)
+            if field in ("progress", "seed") or field in self.honours or (field == "device" and value == "cpu"):
+                continue
+            raise ConfigError(f"{self.name}: the fit option {field}={value!r} does not apply to this model" + (" (it runs on the CPU)" if field == "device" else ""))
+        self.options_ = options
+
+    @property
+    def device(self):
+        """The torch device ``options_`` names (``auto``: CUDA where present)."""
+        from aerec.device import resolve_device
+
+        return resolve_device(self.options_.device)
 
     def describe(self) -> dict[str, Any]:
         """Facts about the fitted model, written into ``model.json`` (``"describe"``) for readers that must not
@@ -110,11 +153,13 @@ class Recommender(Model):
     input_files: ClassVar[dict[str, str]] = {}
 
     # -- learning -------------------------------------------------------
-    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, **inputs: Any) -> Self:
+    def fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, options: FitOptions | None = None, **inputs: Any) -> Self:
         """Learn from the training matrix ``X`` (users x items); returns ``self``.
 
         ``validation`` (fold-in and fold-out of validation users) may be used
         for early stopping or hyperparameter choice, never for gradients.
+        ``options`` say how to run the fit (:class:`~aerec.fit_options.FitOptions`;
+        default: all defaults); the model keeps them as ``options_``.
         ``inputs`` are what a model learns from besides ``X`` and its config:
         learned item groups (``SwDAE.fit(X, groups=...)``), a fitted base
         model (``FCPrune.fit(X, base=...)``). ``X`` is checked once here
@@ -125,15 +170,17 @@ class Recommender(Model):
         accepted = inspect.signature(self._fit).parameters
         unknown = sorted(k for k in inputs if k not in accepted)
         if unknown:
-            raise ConfigError(f"{self.name}: fit() takes no {', '.join(unknown)} (its inputs: {', '.join(k for k in accepted if k not in ('X', 'validation', 'progress')) or 'none'})")
+            hint = " (a fit option: pass options=FitOptions(...))" if set(unknown) & set(OPTION_FIELDS) else ""
+            raise ConfigError(f"{self.name}: fit() takes no {', '.join(unknown)}{hint} (its inputs: {', '.join(k for k in accepted if k not in ('X', 'validation')) or 'none'})")
+        self._use_options(options)
         X = self._check_training(X)
         self.n_items_ = X.shape[1]
         self.fit_info_ = {}
-        self._fit(X, validation=validation, progress=progress, **inputs)
+        self._fit(X, validation=validation, **inputs)
         return self
 
     @abstractmethod
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None, progress: bool, **inputs: Any) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None, **inputs: Any) -> None:
         """The model's own learning, on a checked float32 CSR ``X``."""
 
     def score(self, X_in: sp.csr_matrix) -> np.ndarray:

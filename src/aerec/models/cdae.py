@@ -75,7 +75,6 @@ from torch import nn
 from aerec.batches import SparseBatch, csr_to_batch
 from aerec.checks import above, at_least, check, fraction, one_of
 from aerec.data.prepared import Fold
-from aerec.device import resolve_device
 from aerec.models.layers import DenseLayer, dropout_sparse
 from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
@@ -95,7 +94,6 @@ class CDAEConfig(TrainConfig):
         l2_penalty: λ on ||W||² + ||W'||² per batch and on each batch user's ||V_u||².
         foldin_steps: Adam steps fitting an unseen user's vector when scoring (0: a zero vector).
         foldin_lr: the learning rate of those steps.
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
     hidden: int = 200
@@ -105,7 +103,6 @@ class CDAEConfig(TrainConfig):
     l2_penalty: float = 1e-5
     foldin_steps: int = 50
     foldin_lr: float = 0.1
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -173,13 +170,13 @@ class CDAE(TorchRecommender):
     name = "cdae"
     Config = CDAEConfig
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
         self.n_users_ = X.shape[0]
-        super()._fit(X, validation=validation, progress=progress)
+        super()._fit(X, validation=validation)
 
     def _build(self, device: torch.device) -> None:
         cfg = self.config
-        self.module_ = CDAEModule(self.n_items_, self.n_users_, cfg.hidden, input_dropout=cfg.input_dropout, loss=cfg.loss, negative_weight=cfg.negative_weight, l2_penalty=cfg.l2_penalty, seed=cfg.seed, device=device)
+        self.module_ = CDAEModule(self.n_items_, self.n_users_, cfg.hidden, input_dropout=cfg.input_dropout, loss=cfg.loss, negative_weight=cfg.negative_weight, l2_penalty=cfg.l2_penalty, seed=self.options_.seed, device=device)
 
     def _score(self, X_in: sp.csr_matrix) -> np.ndarray:
         module = self.module_.eval()
@@ -191,5 +188,5 @@ class CDAE(TorchRecommender):
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.n_users_, self.n_items_ = state["user_vectors"].shape[0], state["decoder.bias"].shape[0]
-        self._build(resolve_device(self.config.device))
+        self._build(self.device)
         self._load_module_state(state)

@@ -83,10 +83,9 @@ import torch
 from torch import nn
 
 from aerec.batches import DeviceCSR, SparseBatch
-from aerec.data.prepared import Fold
-from aerec.device import resolve_device
-from aerec.errors import ConfigError
 from aerec.checks import at_least, check, fraction, one_of
+from aerec.data.prepared import Fold
+from aerec.errors import ConfigError
 from aerec.models.layers import BACKENDS, Structure, StructuredLayer, dropout_dense, dropout_sparse
 from aerec.models.losses import LOSSES, reconstruction_loss
 from aerec.models.torch_base import DAEModule, TorchRecommender, layer_backend
@@ -108,7 +107,6 @@ class DeepSwDAEConfig(TrainConfig):
         loss: output likelihood: ``multinomial`` (softmax) or ``logistic`` (sigmoid outputs, Eq. 4).
         pretrain_epochs: epochs of greedy pretraining per layer (0: no pretraining, random initialisation).
         backend: the item layers' kernels: ``auto``, ``csr``, ``dense`` or ``gemm`` (as Sw-DAE).
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
     n_groups: tuple[int, ...] = (1000, 250)
@@ -121,7 +119,6 @@ class DeepSwDAEConfig(TrainConfig):
     loss: str = "multinomial"
     pretrain_epochs: int = 20
     backend: str = "auto"
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -216,21 +213,22 @@ class DeepSwDAE(TorchRecommender):
         return facts
     Config = DeepSwDAEConfig
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
         """Build and pretrain the layers greedily (:meth:`pretrain`), then fine-tune the stack on ``X``."""
-        self.pretrain(X, progress=progress)
-        training = self._train(X, validation, progress, self.device_)
+        self.pretrain(X)
+        training = self._train(X, validation, self.device_)
         self.fit_info_ = {**self.fit_info_, "training": training, "parameters": self.n_parameters()}
 
-    def pretrain(self, X: sp.csr_matrix, *, progress: bool = False) -> DeepSwDAE:
-        """Steps 1-3 of the module docstring without fine-tuning: ``module_`` is the pretrained stack."""
+    def pretrain(self, X: sp.csr_matrix) -> DeepSwDAE:
+        """Steps 1-3 of the module docstring without fine-tuning: ``module_`` is the pretrained stack
+        (run under ``options_``; layer ``l`` uses the seed ``seed + l``)."""
         from aerec.structure import learn_groups
 
         X = sp.csr_matrix(X, dtype=np.float32)
         cfg = self.config
         self.n_items_ = X.shape[1]
         self._check_config()
-        device = self.device_ = resolve_device(cfg.device)
+        device = self.device_ = self.device
         encoders, decoders, info = [], [], []
         H: sp.csr_matrix = X  # the observed variables of the current layer
         for level, K in enumerate(cfg.n_groups):
@@ -242,14 +240,14 @@ class DeepSwDAE(TorchRecommender):
                     n_components=cfg.n_components,
                     algorithm=cfg.grouping,
                     normalize=cfg.normalize,
-                    seed=cfg.seed + level,
+                    seed=self.options_.seed + level,
                     device=str(device),
-                    progress=progress,
+                    progress=self.options_.progress,
                 )
             except ConfigError as e:
                 raise ConfigError(f"deep-swdae layer {level + 1}: {e}") from None
             enc, dec = self._layer(groups.item_groups, K, level, device)
-            losses = self._pretrain_layer(enc, dec, H, level, device, progress)
+            losses = self._pretrain_layer(enc, dec, H, level, device)
             encoders.append(enc)
             decoders.append(dec)
             info.append({"groups": {"timings": groups.timings, "diagnostics": groups.diagnostics, **groups.overlap()}, "pretraining_loss": losses})
@@ -278,28 +276,29 @@ class DeepSwDAE(TorchRecommender):
     def _layer(self, item_groups: np.ndarray, K: int, level: int, device: torch.device) -> tuple[StructuredLayer, StructuredLayer]:
         """Encoder and decoder of layer ``level`` (0-based), initialised as Sw-DAE with seed ``seed + level``."""
         structure = Structure(item_groups, K, device)
-        init = torch.Generator().manual_seed(self.config.seed + level)
+        init = torch.Generator().manual_seed(self.options_.seed + level)
         encoder = StructuredLayer(structure, bias_size=structure.n_hidden, generator=init)
         decoder = StructuredLayer(structure, bias_size=structure.n_items, generator=init)
         return encoder, decoder
 
     def _stack(self, encoders, decoders, device: torch.device) -> StackedSwDAEModule:
         cfg = self.config
-        return StackedSwDAEModule(encoders, decoders, input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend=self._backend(device), seed=cfg.seed, device=device)
+        return StackedSwDAEModule(encoders, decoders, input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend=self._backend(device), seed=self.options_.seed, device=device)
 
     # -- greedy pretraining -----------------------------------------------
-    def _pretrain_layer(self, enc, dec, H: sp.csr_matrix, level: int, device: torch.device, progress: bool) -> list[float]:
+    def _pretrain_layer(self, enc, dec, H: sp.csr_matrix, level: int, device: torch.device) -> list[float]:
         """Train layer ``level`` alone on its inputs ``H`` for ``pretrain_epochs``; the per-epoch losses."""
         cfg = self.config
         if cfg.pretrain_epochs == 0:
             return []
-        seed = cfg.seed + level
+        seed = self.options_.seed + level
         if level == 0:  # a Sw-DAE: the same module, objective and random draws
             module = DAEModule(enc, dec, input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend=self._backend(device), seed=seed, device=device)
         else:
             module = HiddenDAEModule(enc, dec, dropout=cfg.hidden_dropout, seed=seed, device=device)
-        schedule = dataclasses.replace(cfg, max_epochs=cfg.pretrain_epochs, max_steps=0, seed=seed)
-        result = train(module, H, schedule, device=device, progress=progress, desc=f"{self.name} pretrain layer {level + 1}")
+        schedule = dataclasses.replace(cfg, max_epochs=cfg.pretrain_epochs, max_steps=0)
+        options = dataclasses.replace(self.options_, seed=seed, checkpoint=None, track_spectra=False)  # the fine-tuning alone is checkpointed
+        result = train(module, H, schedule, device=device, options=options, desc=f"{self.name} pretrain layer {level + 1}")
         return [round(r["loss"], 6) for r in result.history]
 
     @staticmethod
@@ -324,7 +323,7 @@ class DeepSwDAE(TorchRecommender):
         levels = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"layer(\d+)\.item_groups", k)))
         if levels != list(range(len(levels))) or not levels:
             raise ConfigError(f"deep-swdae: the saved state has no consecutive layer<l>.item_groups (found layers {levels})")
-        device = resolve_device(self.config.device)
+        device = self.device
         encoders, decoders = [], []
         for level in levels:
             K = state[f"encoders.{level}.bias"].shape[0]

@@ -63,8 +63,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aerec.checks import at_least, check, fraction
 from aerec.batches import SparseBatch
+from aerec.checks import at_least, check, fraction
 from aerec.errors import ConfigError
 from aerec.models.layers import dropout_dense
 from aerec.models.rating_base import TorchRatingRecommender, first_layer, uniform_weight
@@ -80,7 +80,6 @@ class DeepRecConfig(TrainConfig):
         dropout: drop probability on the code layer during training.
         refeed_steps: dense re-feeding steps after each optimisation step (0 turns re-feeding off).
         linear_output: no SELU on the output layer.
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
     hidden: tuple[int, ...] = (512, 512, 1024)
@@ -93,7 +92,6 @@ class DeepRecConfig(TrainConfig):
     batch_size: int = 128
     max_epochs: int = 102
     patience: int = 20
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -155,4 +153,4 @@ class DeepRec(TorchRatingRecommender):
 
     def _build(self, shape: tuple[int, int], mean: float, device: torch.device) -> None:
         cfg = self.config
-        self.module_ = DeepRecModule(shape[1], tuple(cfg.hidden), dropout=cfg.dropout, refeed_steps=cfg.refeed_steps, linear_output=cfg.linear_output, seed=cfg.seed, device=device)
+        self.module_ = DeepRecModule(shape[1], tuple(cfg.hidden), dropout=cfg.dropout, refeed_steps=cfg.refeed_steps, linear_output=cfg.linear_output, seed=self.options_.seed, device=device)

@@ -45,8 +45,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aerec.checks import at_least, check, fraction
 from aerec.batches import SparseBatch
+from aerec.checks import at_least, check, fraction
 from aerec.errors import ConfigError
 from aerec.models.rating_base import TorchRatingRecommender, first_layer, uniform_weight
 from aerec.training import TrainConfig
@@ -60,13 +60,11 @@ class DenoisingAutoRecConfig(TrainConfig):
         hidden: widths of the SELU encoder layers (the decoder mirrors them); their number is the depth.
         latent: width of the linear code.
         corruption: probability of dropping each observed rating of the input in training.
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
     hidden: tuple[int, ...] = (512, 256)
     latent: int = 128
     corruption: float = 0.3
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -115,4 +113,4 @@ class DenoisingAutoRec(TorchRatingRecommender):
 
     def _build(self, shape: tuple[int, int], mean: float, device: torch.device) -> None:
         cfg = self.config
-        self.module_ = DenoisingAutoRecModule(shape[1], tuple(cfg.hidden), cfg.latent, corruption=cfg.corruption, seed=cfg.seed, device=device)
+        self.module_ = DenoisingAutoRecModule(shape[1], tuple(cfg.hidden), cfg.latent, corruption=cfg.corruption, seed=self.options_.seed, device=device)

@@ -17,7 +17,7 @@ matrices (items x items, or users x users through the Woodbury identity)
 gives the validation scores of every λ at the cost of a matrix product
 (:class:`SpectralScores`). The chosen λ's weights are then solved exactly by a
 Cholesky factorisation. Everything runs in ``dtype`` (float32 or float64) on
-``device`` (CUDA where present).
+the device of the fit options (CUDA where present).
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from tqdm.auto import tqdm
 
 from aerec.checks import at_least, check, one_of
 from aerec.data.prepared import Fold
-from aerec.device import resolve_device, resolve_dtype, torch_csr
-from aerec.protocol import validation_ndcg
+from aerec.device import resolve_dtype, torch_csr
 from aerec.models.base import Recommender
+from aerec.protocol import validation_ndcg
 
 
 @dataclass
@@ -47,14 +47,12 @@ class EASEConfig:
         l2_grid: the values of λ tried when ``l2`` is ``None``.
         refine: extra values tried between the neighbours of the best grid value.
         dtype: ``float32`` or ``float64`` for the Gram matrix and its inverse.
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
     l2: float | None = None
     l2_grid: tuple[float, ...] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0)
     refine: int = 4
     dtype: str = "float32"
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         check(self, l2=(lambda v: v is None or v >= 0, "must be at least 0 (or None: chosen on validation)"),
@@ -71,13 +69,14 @@ class EASE(Recommender):
 
     name = "ease"
     Config = EASEConfig
+    honours = frozenset({"device"})
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
         cfg = self.config
-        device, dtype = resolve_device(cfg.device), resolve_dtype(cfg.dtype)
+        device, dtype = self.device, resolve_dtype(cfg.dtype)
         G = gram(X, device, dtype)  # (items, items)
         if cfg.l2 is None and validation is not None:
-            self._search_l2(G, X, validation, progress)
+            self._search_l2(G, X, validation)
         else:
             if cfg.l2 is None:
                 warnings.warn(f"ease: no validation data to choose l2 on; using l2 = {DEFAULT_L2:g} (Steck 2019's value for ML-20M); "
@@ -86,7 +85,7 @@ class EASE(Recommender):
             self.B_ = ease_weights(G, self.l2_)
         self.fit_info_ = {**self.fit_info_, "l2": self.l2_}
 
-    def _search_l2(self, G: torch.Tensor, X: sp.csr_matrix, validation: Fold, progress: bool) -> None:
+    def _search_l2(self, G: torch.Tensor, X: sp.csr_matrix, validation: Fold) -> None:
         spectral = SpectralScores(G, X)
         tried: dict[float, float] = {}
 
@@ -94,7 +93,7 @@ class EASE(Recommender):
             tried[l2] = validation_ndcg(lambda X_in: spectral.scores(X_in, l2), validation)
 
         grid = sorted(float(v) for v in self.config.l2_grid)
-        for l2 in tqdm(grid, desc="ease: l2 grid", disable=not progress):
+        for l2 in tqdm(grid, desc="ease: l2 grid", disable=not self.options_.progress):
             trial(l2)
         i = grid.index(max(grid, key=tried.get))
         lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
@@ -121,7 +120,7 @@ class EASE(Recommender):
         return {"B": self.B_.cpu().numpy(), "l2": np.array(self.l2_)}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        device = resolve_device(self.config.device)
+        device = self.device
         self.B_ = torch.from_numpy(np.ascontiguousarray(state["B"])).to(device)
         self.l2_ = float(np.asarray(state["l2"]).reshape(-1)[0])
         self.n_items_ = self.B_.shape[0]

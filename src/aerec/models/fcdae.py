@@ -16,10 +16,9 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from aerec.device import resolve_device
+from aerec.checks import at_least, check, fraction, one_of
 from aerec.errors import ConfigError
 from aerec.models.layers import DenseLayer
-from aerec.checks import at_least, check, fraction, one_of
 from aerec.models.losses import LOSSES, OUTPUT_BIASES
 from aerec.models.torch_base import DAEModule, TorchRecommender
 from aerec.training import TrainConfig
@@ -35,7 +34,6 @@ class FCDAEConfig(TrainConfig):
         hidden_dropout: dropout on the hidden units during training.
         loss: ``multinomial`` (softmax) or ``logistic`` (sigmoid outputs).
         output_bias: the decoder bias at the start: ``zero`` (faithful) or ``popularity``.
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
     n_hidden: int = 1000
@@ -43,7 +41,6 @@ class FCDAEConfig(TrainConfig):
     hidden_dropout: float = 0.2
     loss: str = "multinomial"
     output_bias: str = "zero"
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -73,10 +70,10 @@ class FCDAE(TorchRecommender):
 
     def _build(self, device: torch.device) -> None:
         cfg, m = self.config, self.n_items_
-        init = torch.Generator().manual_seed(cfg.seed)
+        init = torch.Generator().manual_seed(self.options_.seed)
         encoder = self.Layer(m, cfg.n_hidden, bias_size=cfg.n_hidden, fan_in=m, generator=init, device=device)
         decoder = self.Layer(m, cfg.n_hidden, bias_size=m, fan_in=cfg.n_hidden, generator=init, device=device)
-        options = dict(input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend="dense", seed=cfg.seed, device=device)
+        options = dict(input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend="dense", seed=self.options_.seed, device=device)
         self.module_ = self.Module(encoder, decoder, **options, **self._module_options())
 
     def _module_options(self) -> dict:
@@ -94,7 +91,7 @@ class FCDAE(TorchRecommender):
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.n_items_ = state["decoder.bias"].shape[0]
-        self._build(resolve_device(self.config.device))
+        self._build(self.device)
         self._load_module_state(state)
 
 

@@ -43,10 +43,9 @@ import torch
 
 from aerec.checks import check, fraction, one_of
 from aerec.data.prepared import Fold
-from aerec.device import resolve_device
-from aerec.protocol import validation_ndcg
 from aerec.models.fcdae import FCDAE, FCDAEConfig, check_base, missing_base
 from aerec.models.layers import DenseLayer
+from aerec.protocol import validation_ndcg
 
 SCOPES = ("layer", "global")
 
@@ -106,11 +105,11 @@ class FCPrune(FCDAE):
     Config = FCPruneConfig
     Layer = MaskedDenseLayer
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, base: FCDAE | None = None) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, base: FCDAE | None = None) -> None:
         """Train the FC-DAE (or start from ``base``, the fitted one the config's ``base`` names), prune it,
         retrain the remaining connections."""
         cfg = self.config
-        device = resolve_device(cfg.device)
+        device = self.device
         if base is not None:
             base = check_base(base, self.n_items_, cfg.base or "base")
         elif cfg.base:
@@ -118,13 +117,13 @@ class FCPrune(FCDAE):
         else:
             fields = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(FCDAEConfig)}
             base = FCDAE(FCDAEConfig(**fields))
-            base.checkpoint = None if self.checkpoint is None else f"{self.checkpoint}.base"
-            base.fit(X, validation=validation, progress=progress)
+            checkpoint = self.options_.checkpoint
+            base.fit(X, validation=validation, options=dataclasses.replace(self.options_, checkpoint=None if checkpoint is None else f"{checkpoint}.base"))
         self._start_from(base, device)
         layers = (self.module_.encoder, self.module_.decoder)
         for layer, mask in zip(layers, magnitude_masks([layer.weight for layer in layers], cfg.sparsity, cfg.prune_scope), strict=True):
             layer.prune(mask)
-        training = self._train(X, validation, progress, device)
+        training = self._train(X, validation, device)
         for layer in layers:
             layer.prune(layer.mask)  # removed weights exactly zero whatever the optimiser did
         self.fit_info_ = {

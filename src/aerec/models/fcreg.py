@@ -37,7 +37,6 @@ import torch
 from aerec.batches import DeviceCSR, SparseBatch
 from aerec.checks import at_least, check
 from aerec.data.prepared import Fold
-from aerec.device import resolve_device
 from aerec.models.fcdae import FCDAE, FCDAEConfig, check_base, missing_base
 from aerec.models.losses import reconstruction_loss
 from aerec.models.torch_base import DAEModule
@@ -88,19 +87,19 @@ class FCReg(FCDAE):
     def _module_options(self) -> dict:
         return {"activation_l1": self.config.activation_l1}
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, base: FCDAE | None = None) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, base: FCDAE | None = None) -> None:
         """Train with the penalty, from scratch or from ``base``'s weights (the fitted FC-DAE the config's ``base`` names)."""
         cfg = self.config
         if base is None and cfg.base:
             raise missing_base(self.name, cfg.base)
         if base is None:
-            super()._fit(X, validation=validation, progress=progress)
+            super()._fit(X, validation=validation)
         else:
             X = sp.csr_matrix(X, dtype=np.float32)
             self.n_items_ = X.shape[1]
-            device = resolve_device(cfg.device)
+            device = self.device
             self._start_from(check_base(base, self.n_items_, cfg.base or "base"), device)
-            self.fit_info_ = {"training": self._train(X, validation, progress, device), "parameters": self.n_parameters()}
+            self.fit_info_ = {"training": self._train(X, validation, device), "parameters": self.n_parameters()}
         self.fit_info_["mean_activation"] = self.mean_activation(X)
 
     def mean_activation(self, X: sp.csr_matrix, batch_size: int = 1000) -> float:

@@ -55,7 +55,7 @@ class ItemKNN(Recommender):
     name = "itemknn"
     Config = ItemKNNConfig
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
         cfg = self.config
         m = X.shape[1]
         k = min(cfg.neighbours, m - 1) if m > 1 else 0

@@ -84,9 +84,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from aerec.batches import SparseBatch
-from aerec.device import resolve_device
-from aerec.errors import ConfigError
 from aerec.checks import at_least, check, fraction
+from aerec.errors import ConfigError
 from aerec.models.layers import dropout_sparse, sparse_batch_mm
 from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
@@ -103,7 +102,6 @@ class MultVAEConfig(TrainConfig):
         anneal_cap: the largest KL weight β.
         total_anneal_steps: optimiser updates over which β grows linearly from 0 (0: β = anneal_cap throughout).
         l2_penalty: λ in λ·Σ||W||² added to the batch loss (weight matrices only, not biases).
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
     hidden: int = 600
@@ -112,7 +110,6 @@ class MultVAEConfig(TrainConfig):
     anneal_cap: float = 0.2
     total_anneal_steps: int = 200_000
     l2_penalty: float = 0.0
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -129,13 +126,11 @@ class MultDAEConfig(TrainConfig):
         input_dropout: dropout rate on the L2-normalised input.
         l2_penalty: λ in λ·Σ||W||² added to the batch loss (weight matrices only, not biases;
             the notebook's 0.01 / 500).
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
     """
 
     hidden: int = 200
     input_dropout: float = 0.5
     l2_penalty: float = 0.01 / 500
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -234,7 +229,7 @@ class _MultModel(TorchRecommender):
 
     def _module(self, shapes: list[tuple[int, int]], device: torch.device, *, latent: int = 0, n_encoder: int = 1, anneal_cap: float = 0.0, total_anneal_steps: int = 0) -> MultModule:
         cfg = self.config
-        return MultModule(shapes, latent=latent, n_encoder=n_encoder, input_dropout=cfg.input_dropout, anneal_cap=anneal_cap, total_anneal_steps=total_anneal_steps, l2_penalty=cfg.l2_penalty, seed=cfg.seed, device=device)
+        return MultModule(shapes, latent=latent, n_encoder=n_encoder, input_dropout=cfg.input_dropout, anneal_cap=anneal_cap, total_anneal_steps=total_anneal_steps, l2_penalty=cfg.l2_penalty, seed=self.options_.seed, device=device)
 
     def _build(self, device: torch.device) -> None:
         raise NotImplementedError
@@ -242,7 +237,7 @@ class _MultModel(TorchRecommender):
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         last = max(int(k.split(".")[1]) for k in state if k.startswith("biases."))
         self.n_items_ = state[f"biases.{last}"].shape[0]
-        self._build(resolve_device(self.config.device))
+        self._build(self.device)
         self._load_module_state(state)
 
 

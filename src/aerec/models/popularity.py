@@ -25,7 +25,7 @@ class Popularity(Recommender):
     name = "popularity"
     Config = PopularityConfig
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
         self.counts_ = np.asarray((X > 0).sum(axis=0), dtype=np.float32).ravel()  # (items,)
 
     def _score(self, X_in: sp.csr_matrix) -> np.ndarray:

@@ -36,12 +36,12 @@ import scipy.sparse as sp
 import torch
 
 from aerec.batches import SparseBatch, csr_to_batch
-from aerec.device import resolve_device
 from aerec.errors import ConfigError, DataError
-from aerec.protocol import validation_rmse
+from aerec.fit_options import FitOptions
 from aerec.models.base import Model, csr_from_state, csr_state
 from aerec.models.layers import sparse_batch_mm
 from aerec.models.spectra import spectra_monitor
+from aerec.protocol import validation_rmse
 from aerec.training import train
 
 
@@ -57,8 +57,10 @@ class RatingRecommender(Model):
     task: ClassVar[str] = "rating"
 
     # -- learning -------------------------------------------------------
-    def fit(self, R: sp.csr_matrix, *, validation: sp.csr_matrix | None = None, progress: bool = False) -> RatingRecommender:
-        """Learn from the training ratings ``R`` (users x items); ``validation`` only for early stopping."""
+    def fit(self, R: sp.csr_matrix, *, validation: sp.csr_matrix | None = None, options: FitOptions | None = None) -> RatingRecommender:
+        """Learn from the training ratings ``R`` (users x items); ``validation`` only for early stopping;
+        ``options`` as for :meth:`aerec.models.base.Recommender.fit`."""
+        self._use_options(options)
         R = _ratings(R, "training ratings")
         if R.nnz == 0:
             raise DataError(f"{self.name}: no training ratings")
@@ -71,7 +73,7 @@ class RatingRecommender(Model):
         self.rating_range_ = (float(R.data.min()), float(R.data.max()))
         self.known_users_ = np.diff(R.indptr) > 0
         self.known_items_ = np.bincount(R.indices, minlength=self.n_items_) > 0
-        self.fit_info_ = self._fit(R, validation, progress)
+        self.fit_info_ = self._fit(R, validation)
         return self
 
     def describe(self) -> dict[str, Any]:
@@ -82,7 +84,7 @@ class RatingRecommender(Model):
         return facts
 
     @abstractmethod
-    def _fit(self, R: sp.csr_matrix, validation: sp.csr_matrix | None, progress: bool) -> dict:
+    def _fit(self, R: sp.csr_matrix, validation: sp.csr_matrix | None) -> dict:
         """Learn; return what fitting chose (JSON-able) as ``fit_info_``."""
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -153,8 +155,7 @@ class TorchRatingRecommender(RatingRecommender):
     """
 
     rows: ClassVar[str] = "users"
-    #: As :attr:`aerec.models.swdae.TorchRecommender.checkpoint`.
-    checkpoint: str | None = None
+    honours: ClassVar[frozenset[str]] = frozenset({"device", "precision", "checkpoint", "track_spectra"})
     #: Bytes of dense reconstructions computed at once when predicting.
     max_chunk_bytes: int = 64 * 2**20
 
@@ -162,16 +163,16 @@ class TorchRatingRecommender(RatingRecommender):
     def _build(self, shape: tuple[int, int], mean: float, device: torch.device) -> None:
         """Create ``module_`` for input rows of ``shape = (n_rows, n_columns)``."""
 
-    def _fit(self, R: sp.csr_matrix, validation: sp.csr_matrix | None, progress: bool) -> dict:
+    def _fit(self, R: sp.csr_matrix, validation: sp.csr_matrix | None) -> dict:
         X = R if self.rows == "users" else R.T.tocsr()
         X.sort_indices()
         self.inputs_ = X
-        device = resolve_device(self.config.device)
+        device = self.device
         self._build(X.shape, self.global_mean_, device)
         held_out = validation is not None and validation.nnz > 0  # without validation ratings: train every epoch, keep the last
         validate = (lambda: validation_rmse(self.predict, validation)) if held_out else None
-        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint,
-                       monitor=spectra_monitor(self.config, self.module_, X.shape[0]), metric="rmse", higher_is_better=False)  # fmt: skip
+        result = train(self.module_, X, self.config, device=device, options=self.options_, validate=validate, desc=self.name,
+                       monitor=spectra_monitor(self.options_.track_spectra, self.module_, X.shape[0]), metric="rmse", higher_is_better=False)  # fmt: skip
         training = result.as_dict()
         best = training.pop("best_validation_rmse")
         training = {"best_validation_rmse": best if math.isfinite(best) else None, **training}
@@ -207,7 +208,7 @@ class TorchRatingRecommender(RatingRecommender):
     def _load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.inputs_ = csr_from_state("inputs.", state)
         shape = self.inputs_.shape
-        self._build(shape, self.global_mean_, resolve_device(self.config.device))
+        self._build(shape, self.global_mean_, self.device)
         weights = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items() if not k.startswith("inputs.")}
         self.module_.load_state_dict(weights)
         self.module_.eval()

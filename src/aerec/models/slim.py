@@ -77,7 +77,7 @@ class SLIM(Recommender):
     Config = SLIMConfig
     budget_field = "time_budget"
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
         """Learn ``W`` column by column; ``validation`` is not used."""
         cfg = self.config
         try:
@@ -90,7 +90,7 @@ class SLIM(Recommender):
         n_users, n_items = X.shape
         workers = min(cfg.n_jobs or os.cpu_count() or 1, n_items) or 1
         deadline = time.monotonic() + cfg.time_budget if cfg.time_budget > 0 else float("inf")
-        job = _Columns(X, cfg, deadline, tqdm(total=n_items, desc="slim: items", disable=not progress))
+        job = _Columns(X, cfg, deadline, tqdm(total=n_items, desc="slim: items", disable=not self.options_.progress))
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)  # counted in fit_info_ instead

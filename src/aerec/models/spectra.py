@@ -21,7 +21,7 @@ spectral norm is the largest singular value from ARPACK (``svds`` with
 ``k = 1``), or a dense SVD for matrices too small for ARPACK.
 
 :func:`spectra_monitor` is what the training loop calls after each epoch
-when a model's config has ``track_spectra = True``.
+when a fit runs with the option ``track_spectra``.
 """
 
 from __future__ import annotations
@@ -92,10 +92,10 @@ def layer_spectra(module: nn.Module, n: int) -> dict:
     return {"layers": layers, "bound": bound}
 
 
-def spectra_monitor(config, module: nn.Module, n: int) -> Callable[[], dict] | None:
-    """The training loop's ``monitor`` for a config: :func:`layer_spectra` of ``module`` after each epoch
-    when ``config.track_spectra`` is set, else ``None``."""
-    if not getattr(config, "track_spectra", False):
+def spectra_monitor(track: bool, module: nn.Module, n: int) -> Callable[[], dict] | None:
+    """The training loop's ``monitor``: :func:`layer_spectra` of ``module`` after each epoch when ``track``
+    (the fit option ``track_spectra``), else ``None``."""
+    if not track:
         return None
     return lambda: layer_spectra(module, n)
 

@@ -66,7 +66,6 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from aerec.batches import SparseBatch, csr_to_batch
-from aerec.device import resolve_device
 from aerec.checks import at_least, check
 from aerec.models.multvae import kl_weight
 from aerec.models.torch_base import TorchRecommender
@@ -86,7 +85,6 @@ class SVAEConfig(TrainConfig):
         max_len: read only the most recent this many items of a history.
         anneal_cap: the largest KL weight β.
         total_anneal_steps: optimiser updates over which β grows linearly from 0 (0: β = anneal_cap throughout).
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
         weight_decay: Adam's L2 penalty on every parameter (the paper's 0.01).
         batch_size: users per mini-batch (padded, packed sequences).
     """
@@ -99,7 +97,6 @@ class SVAEConfig(TrainConfig):
     max_len: int = 200
     anneal_cap: float = 0.2
     total_anneal_steps: int = 200_000
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -248,7 +245,7 @@ class SVAE(TorchRecommender):
             max_len=cfg.max_len,
             anneal_cap=cfg.anneal_cap,
             total_anneal_steps=cfg.total_anneal_steps,
-            seed=cfg.seed,
+            seed=self.options_.seed,
             device=device,
         )
 
@@ -261,5 +258,5 @@ class SVAE(TorchRecommender):
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.n_items_ = state["item_embedding.weight"].shape[0]
-        self._build(resolve_device(self.config.device))
+        self._build(self.device)
         self._load_module_state(state)

@@ -40,16 +40,16 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from aerec.checks import at_least, check, fraction, one_of
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device
 from aerec.errors import ConfigError
-from aerec.checks import at_least, check, fraction, one_of
+from aerec.fit_options import FitOptions
 from aerec.models.layers import BACKENDS, Structure, StructuredLayer
 from aerec.models.losses import LOSSES, OUTPUT_BIASES
 from aerec.models.torch_base import DAEModule, TorchRecommender, layer_backend
 from aerec.structure.groups import ItemGroups
 from aerec.training import TrainConfig
-
 
 
 @dataclass
@@ -69,7 +69,6 @@ class SwDAEConfig(TrainConfig):
         backend: the layers' kernels (:mod:`aerec.models.layers`): ``auto`` (``gemm`` on CUDA, ``csr`` on the CPU),
             ``csr``, ``dense`` or ``gemm``.
         output_bias: the decoder bias at the start: ``zero`` (as the weights' init, faithful) or ``popularity``.
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda``.
         match_model: Sw-DAE-P (Sec. 5.2): ``mult-vae`` or ``mult-dae`` sets K so that
             the parameters match that model's on these items ("" keeps ``n_groups``).
         match_parameters: Sw-DAE-P with an explicit parameter budget (0: off).
@@ -86,7 +85,6 @@ class SwDAEConfig(TrainConfig):
     loss: str = "multinomial"
     backend: str = "auto"
     output_bias: str = "zero"
-    device: str = "auto"
     match_model: str = ""
     match_parameters: int = 0
 
@@ -107,8 +105,9 @@ class SwDAE(TorchRecommender):
     #: What ``fit`` takes besides the data: ``aerec train swdae --groups FILE`` loads it (``aerec groups --out``).
     input_files = {"groups": "item groups written by `aerec groups --out FILE` (safetensors), used instead of learning them"}
 
-    def grouping(self, n_items: int) -> dict:
-        """The :func:`~aerec.structure.learn_groups` arguments this config asks for on ``n_items`` items.
+    def grouping(self, n_items: int, options: FitOptions | None = None) -> dict:
+        """The :func:`~aerec.structure.learn_groups` arguments this config asks for on ``n_items`` items
+        under ``options`` (their seed and device; default: ``options_``).
 
         Two configs with the same grouping learn the same groups (one seed, one
         device), so a search over, say, ``lr`` learns them once and passes them
@@ -116,19 +115,18 @@ class SwDAE(TorchRecommender):
         """
         self.n_items_ = n_items
         self._match_parameters()
-        cfg = self.config
+        cfg, options = self.config, options or self.options_
         return {"n_groups": cfg.n_groups, "overlap": self.overlap, "n_components": cfg.n_components, "algorithm": cfg.grouping,
-                "normalize": cfg.normalize, "seed": cfg.seed, "device": str(resolve_device(cfg.device))}  # fmt: skip
+                "normalize": cfg.normalize, "seed": options.seed, "device": str(resolve_device(options.device))}  # fmt: skip
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False, groups: ItemGroups | None = None) -> None:
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, groups: ItemGroups | None = None) -> None:
         """Learn the item groups (unless ``groups``, learned with this config's grouping, are given), then train the network."""
         from aerec.structure import learn_groups
 
         wanted = self.grouping(X.shape[1])
-        cfg = self.config
-        device = resolve_device(cfg.device)
+        device = self.device
         if groups is None:
-            groups = learn_groups(X, **wanted, progress=progress)
+            groups = learn_groups(X, **wanted, progress=self.options_.progress)
             source = "learned"
         else:
             self._check_groups(groups, wanted)
@@ -136,7 +134,7 @@ class SwDAE(TorchRecommender):
         self.groups_ = groups
         self._build(np.asarray(groups.item_groups), device)
         self._start_output_bias(X)
-        training = self._train(X, validation, progress, device)
+        training = self._train(X, validation, device)
         self.fit_info_ = {
             **self.fit_info_,
             "groups": {"source": source, "timings": groups.timings, "diagnostics": groups.diagnostics, **groups.overlap()},
@@ -190,15 +188,16 @@ class SwDAE(TorchRecommender):
         cfg = self.config
         structure = Structure(item_groups, cfg.n_groups, device)
         backend = layer_backend(cfg.backend, device)
-        init = torch.Generator().manual_seed(cfg.seed)
+        seed = self.options_.seed
+        init = torch.Generator().manual_seed(seed)
         encoder = StructuredLayer(structure, bias_size=structure.n_hidden, generator=init)
         decoder = StructuredLayer(structure, bias_size=structure.n_items, generator=init)
-        self.module_ = DAEModule(encoder, decoder, input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend=backend, seed=cfg.seed, device=device)
+        self.module_ = DAEModule(encoder, decoder, input_dropout=cfg.input_dropout, hidden_dropout=cfg.hidden_dropout, loss=cfg.loss, backend=backend, seed=seed, device=device)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {**super().state_dict(), "item_groups": self.module_.encoder.structure.groups.cpu().numpy()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.n_items_ = state["item_groups"].shape[0]
-        self._build(state["item_groups"], resolve_device(self.config.device))
+        self._build(state["item_groups"], self.device)
         self._load_module_state({k: v for k, v in state.items() if k != "item_groups"})

@@ -9,6 +9,8 @@ another model's file for its base.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -16,7 +18,6 @@ from torch import nn
 
 from aerec.batches import SparseBatch, csr_to_batch
 from aerec.data.prepared import Fold
-from aerec.device import resolve_device
 from aerec.errors import ConfigError
 from aerec.models.base import Recommender
 from aerec.models.layers import BACKENDS, dropout_dense, dropout_sparse, resolve_backend
@@ -81,11 +82,13 @@ class TorchRecommender(Recommender):
     overrides it.
     """
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
-        device = resolve_device(self.config.device)
+    honours: ClassVar[frozenset[str]] = frozenset({"device", "precision", "checkpoint", "track_spectra"})
+
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
+        device = self.device
         self._build(device)
         self._start_output_bias(X)
-        training = self._train(X, validation, progress, device)
+        training = self._train(X, validation, device)
         self.fit_info_ = {"training": training, "parameters": self.n_parameters()}
 
     def _start_output_bias(self, X: sp.csr_matrix) -> None:
@@ -95,13 +98,10 @@ class TorchRecommender(Recommender):
             with torch.no_grad():
                 bias.copy_(torch.from_numpy(popularity_bias(X, self.config.loss)).to(bias.device))
 
-    #: A file where the training loop saves its state after every validation and
-    #: resumes from when fitting again (``aerec train --checkpoint``); ``None``: none.
-    checkpoint: str | None = None
-
-    def _train(self, X: sp.csr_matrix, validation: Fold | None, progress: bool, device: torch.device) -> dict:
+    def _train(self, X: sp.csr_matrix, validation: Fold | None, device: torch.device) -> dict:
         validate = None if validation is None else (lambda: validation_ndcg(self.score, validation))
-        result = train(self.module_, X, self.config, device=device, validate=validate, progress=progress, desc=self.name, checkpoint=self.checkpoint, monitor=spectra_monitor(self.config, self.module_, X.shape[0]))
+        result = train(self.module_, X, self.config, device=device, options=self.options_, validate=validate, desc=self.name,
+                       monitor=spectra_monitor(self.options_.track_spectra, self.module_, X.shape[0]))  # fmt: skip
         return result.as_dict()
 
     def n_parameters(self) -> int:

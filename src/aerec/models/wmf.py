@@ -31,7 +31,6 @@ import scipy.sparse as sp
 import torch
 
 from aerec.data.prepared import Fold
-from aerec.device import resolve_device
 from aerec.errors import ConfigError, DataError
 from aerec.models.base import Recommender
 
@@ -50,9 +49,7 @@ class WMFConfig:
         iterations: ALS iterations (each a user step, then an item step).
         solver: ``cg`` (implicit's default: 3 warm-started conjugate-gradient steps per
             row and iteration) or ``cholesky`` (an exact solve of every row).
-        seed: seeds implicit's random initial factors.
         num_threads: implicit's training threads; 0 uses every core.
-        device: ``auto`` (CUDA where present), ``cpu`` or ``cuda`` for the fold-in and scoring.
     """
 
     factors: int = 100
@@ -60,9 +57,7 @@ class WMFConfig:
     regularization: float = 100.0
     iterations: int = 15
     solver: str = "cg"
-    seed: int = 0
     num_threads: int = 0
-    device: str = "auto"
 
     def __post_init__(self) -> None:
         _check_config(self)
@@ -72,10 +67,12 @@ class WMF(Recommender):
     """Hu et al. (2008) implicit-feedback matrix factorisation, trained by ALS, users folded in."""
 
     name = "wmf"
+    honours = frozenset({"device"})
     Config = WMFConfig
 
-    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None, progress: bool = False) -> None:
-        """Train on ``X``; ``validation`` is not used (the search selects on it from outside)."""
+    def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
+        """Train on ``X``; ``validation`` is not used (the search selects on it from outside). The fit option
+        ``seed`` seeds implicit's random initial factors; ``device`` is where the fold-in and scoring run."""
         cfg = self.config
         try:
             from implicit.cpu.als import AlternatingLeastSquares
@@ -95,11 +92,11 @@ class WMF(Recommender):
                 use_cg=cfg.solver == "cg",
                 iterations=cfg.iterations,
                 num_threads=cfg.num_threads,
-                random_state=cfg.seed,
+                random_state=self.options_.seed,
             )
-            als.fit(C, show_progress=progress)
+            als.fit(C, show_progress=self.options_.progress)
         self.user_factors_ = np.asarray(als.user_factors, dtype=np.float32)  # (train users, f), never used to score
-        self.Y_ = torch.from_numpy(np.ascontiguousarray(als.item_factors, dtype=np.float32)).to(resolve_device(cfg.device))  # (items, f)
+        self.Y_ = torch.from_numpy(np.ascontiguousarray(als.item_factors, dtype=np.float32)).to(self.device)  # (items, f)
 
     def fold_in(self, X_in: sp.csr_matrix) -> torch.Tensor:
         """Factors (float64, users x f) of the fold-in rows: the ALS user step against the item factors."""
@@ -115,7 +112,7 @@ class WMF(Recommender):
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         Y = np.ascontiguousarray(state["item_factors"], dtype=np.float32)
-        self.Y_ = torch.from_numpy(Y).to(resolve_device(self.config.device))
+        self.Y_ = torch.from_numpy(Y).to(self.device)
         self.n_items_ = Y.shape[0]
 
 
