@@ -15,12 +15,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: Bottom to top, as docs/DESIGN.md draws them.
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"aerec", "atomic", "checks", "device", "options", "metrics", "paper", "cost", "batches"},  # the foundation; "aerec": the package face
+    {"aerec", "atomic", "checks", "device", "options", "metrics", "paper", "cost", "batches", "validate"},  # the foundation; "aerec": the package face
     {"data", "fit_options"},
     {"structure", "training", "protocol"},
     {"models"},
-    {"artifacts", "evaluate", "serve", "analysis"},
-    {"trial"},
+    {"artifacts", "evaluate", "serve"},
+    {"trial", "analysis"},
     {"search"},
     {"experiment", "report_html"},
     {"report_analyses", "report_training"},

@@ -11,6 +11,8 @@ inside ``fit``::
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +25,8 @@ def check(config: Any, **rules: Rule) -> None:
     """Raise :class:`ConfigError` ``"field=value: what is expected"`` for the first field whose rule fails."""
     for field, (ok, expected) in rules.items():
         value = getattr(config, field)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{field}={value!r}: must be a finite number")
         try:
             fine = ok(value)
         except TypeError:
@@ -35,14 +39,23 @@ def one_of(*choices: Any) -> Rule:
     return (lambda v: v in choices, "choose " + ", ".join(repr(c) for c in choices))
 
 
-def at_least(low: float) -> Rule:
-    return (lambda v: v >= low, f"must be at least {low:g}")
+def _number(v: Any) -> bool:
+    """A real, finite number (not a bool, not NaN or infinite): every numeric rule asks this first."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def at_least(low: float, high: float | None = None) -> Rule:
+    """A finite number ``>= low`` (and ``<= high`` when given)."""
+    if high is None:
+        return (lambda v: _number(v) and v >= low, f"must be at least {low:g}")
+    show = (lambda x: f"{x:,}" if isinstance(x, int) else f"{x:g}")
+    return (lambda v: _number(v) and low <= v <= high, f"must lie in [{show(low)}, {show(high)}]")
 
 
 def above(low: float) -> Rule:
-    return (lambda v: v > low, f"must be above {low:g}")
+    return (lambda v: _number(v) and v > low, f"must be above {low:g}")
 
 
 def fraction(*, one: bool = False) -> Rule:
     """In ``[0, 1)`` (a dropout rate, a sparsity), or ``[0, 1]`` with ``one``."""
-    return ((lambda v: 0 <= v <= 1), "must lie in [0, 1]") if one else ((lambda v: 0 <= v < 1), "must lie in [0, 1)")
+    return ((lambda v: _number(v) and 0 <= v <= 1), "must lie in [0, 1]") if one else ((lambda v: _number(v) and 0 <= v < 1), "must lie in [0, 1)")

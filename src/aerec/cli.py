@@ -39,27 +39,79 @@ HEADLINE = ("ndcg@100", "recall@20", "recall@50")
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; every error is one line on stderr and a non-zero exit (2: usage, 1: anything else).
+
+    An :class:`~aerec.errors.AerecError` is the error aerec means to give. Anything else reaching here is a
+    bug or an unforeseen input: the net prints its type and message in one line and a hint to rerun with
+    ``--debug``, which lets the traceback through.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
     try:
+        _check_outputs(args)
         args.run(args)
     except AerecError as e:
-        print(f"aerec: error: {e}", file=sys.stderr)
+        print(f"aerec: error: {one_line(str(e))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("aerec: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        if getattr(args, "debug", False):
+            raise
+        print("aerec: error: out of memory (the data or the model is too large for this machine; rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+    except Exception as e:  # the net: one line, never a traceback unless asked for
+        if getattr(args, "debug", False):
+            raise
+        print(f"aerec: error: unexpected {type(e).__name__}: {one_line(str(e))} (a bug in aerec; rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
     return 0
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: line breaks and other control characters become spaces."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``aerec train: error: ... (see aerec train --help)``, exit 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
+#: What each command's ``--out`` is: a directory replaced only with --force (the default), a directory added to
+#: and resumed ("run"), or a file ("file"). :func:`_check_outputs` checks it before the command's work starts.
+_OUT_KINDS = {"cmd_search": "run", "cmd_experiment": "run", "cmd_demo": "run", "cmd_report": "run", "cmd_recommend": "file", "cmd_groups": "file"}
+
+
+def _check_outputs(args) -> None:
+    """Refuse an output the command could not write, or may not replace, before it reads or computes anything."""
+    from aerec.atomic import check_out
+
+    out = getattr(args, "out", None)
+    if out is None:
+        return
+    kind = _OUT_KINDS.get(args.run.__name__, "dir")
+    if kind == "file":
+        _check_writable_file(out, "--out")
+    elif kind == "run":
+        check_out(out, resume=True)
+    else:
+        inputs = [v for k, v in vars(args).items() if k != "out" and isinstance(v, Path)]
+        check_out(out, overwrite=getattr(args, "force", False), inputs=inputs)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: one parser per entry of :data:`SUBCOMMANDS`; `aerec train`'s options come from each
     model's config (:func:`aerec.options.add_config_options`), so no hyperparameter is written out here."""
-    parser = argparse.ArgumentParser(prog="aerec", description="Autoencoder recommenders with learned structure.")
+    parser = _Parser(prog="aerec", description="Autoencoder recommenders with learned structure.")
     parser.add_argument("--version", action="version", version=f"aerec {__version__}")
+    parser.add_argument("--debug", action="store_true", help="let an unexpected error's traceback through (default: one line)")
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(sub)
@@ -92,14 +144,14 @@ def _add_prepare(sub) -> None:
     g.add_argument("--seed", type=int, default=98765, help="seed of the split (default: 98765)")
     g.add_argument("--test-prop", type=float, help="strong/sequential: fraction of a held-out user's items in the fold-out (default: 0.2); "
                    "ratings: fraction of all ratings in the test set (default: 0.1)")  # fmt: skip
-    g.add_argument("--validation-prop", type=float, default=0.1, help="ratings: fraction of the other ratings held out for validation (default: 0.1)")
+    g.add_argument("--validation-prop", type=float, help="ratings: fraction of the other ratings held out for validation, 0 for none (default: 0.1)")
     g = p.add_argument_group("reading")
-    g.add_argument("--source", default="auto", help="ml-1m only: auto, ratings.dat or derived")
+    g.add_argument("--source", choices=("auto", "ratings.dat", "derived"), help="ml-1m only: auto (the default), ratings.dat or derived")
     g.add_argument("--user-col", help="table: the user column")
     g.add_argument("--item-col", help="table: the item column")
     g.add_argument("--value-col", help="table: the rating/count column (omit for implicit data)")
     g.add_argument("--time-col", help="table: the timestamp column")
-    g.add_argument("--sep", help="table: the field separator (default: from the extension)")
+    g.add_argument("--sep", help="table: the field separator, e.g. ';', '::' or '\\t' for a tab (default: from the extension)")
     _common(p)
     p.set_defaults(run=cmd_prepare)
 
@@ -159,7 +211,7 @@ def _add_recommend(sub) -> None:
     g.add_argument("--time-col", help="the timestamp column (integer seconds; orders a sequential model's histories, else file order)")
     g.add_argument("--value-col", help="the rating/count column (with --value-above)")
     g.add_argument("--value-above", type=float, help="keep a row only when its value is above this (e.g. 3.5, as the MovieLens protocol did for training)")
-    g.add_argument("--sep", help="the field separator of a text file (default: from the extension)")
+    g.add_argument("--sep", help="the field separator of a text file, e.g. ';' or '\\t' for a tab (default: from the extension)")
     g.add_argument("--unknown", choices=("skip", "error"), default="skip", help="items not in the model's vocabulary: drop and count them (default) or stop with an error")
     g.add_argument("--out", type=Path, help="where to write the recommendations (.csv, .tsv or .parquet), atomically")
     p.set_defaults(run=cmd_recommend)
@@ -169,12 +221,13 @@ def _add_synth(sub) -> None:
     """`aerec synth`."""
     p = sub.add_parser("synth", help="generate synthetic data with planted item groups, prepared for training", description="Generate interactions with planted overlapping item groups, power-law item popularity and log-normal user activity, and write them as a prepared directory (plus planted_groups.npz).")
     p.add_argument("--users", type=int, default=5000, help="training users (held-out users are added on top)")
-    p.add_argument("--items", type=int, default=2000)
-    p.add_argument("--interactions", type=int, default=200_000, help="about this many interactions in all")
-    p.add_argument("--groups", type=int, default=50, help="planted item groups")
-    p.add_argument("--noise", type=float, default=0.1, help="fraction of a user's items drawn outside their groups")
+    p.add_argument("--items", type=int, default=2000, help="items, at least 10 and at least --groups (default: 2000)")
+    p.add_argument("--interactions", type=int, default=200_000, help="about this many interactions in all; a number the users cannot hold "
+                   "(at least 5 each, at most half the items and only those of their groups) is refused")  # fmt: skip
+    p.add_argument("--groups", type=int, default=50, help="planted item groups; an item is in 1-3 of them, a user interested in 1-3")
+    p.add_argument("--noise", type=float, default=0.1, help="fraction of a user's items drawn outside their groups, in [0, 1]")
     p.add_argument("--heldout-users", type=int, help="validation and test users each (default: min(10000, users/10))")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the generator, at least 0 (default: 0)")
     p.add_argument("--out", required=True, type=Path)
     _common(p)
     p.set_defaults(run=cmd_synth)
@@ -299,6 +352,7 @@ SUBCOMMANDS = (_add_prepare, _add_train, _add_evaluate, _add_recommend, _add_syn
 
 def _common(p: argparse.ArgumentParser, force: bool = True) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="let an unexpected error's traceback through")
     if force:
         p.add_argument("--force", action="store_true", help="replace --out if it exists")
 
@@ -307,12 +361,16 @@ def _check_writable_file(path: Path, option: str) -> None:
     """A file path that can be written: not a directory, its folder made if missing; else a one-line ConfigError."""
     if path.is_dir():
         raise ConfigError(f"{option} {path}: is a directory; give a file path")
+    for folder in path.parents:
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{option} {path}: lies under {folder}, which is a file")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"{option} {path}: cannot make its folder ({e.strerror or e})") from None
-    if not os.access(path.parent, os.W_OK):
-        raise ConfigError(f"{option} {path}: its folder is not writable")
+    from aerec.atomic import probe_writable
+
+    probe_writable(path.parent, f"{option} {path}")
 
 
 _UNSET = object()  # an option's default when "not given" must differ from every value it can be given ('none' too)
@@ -332,6 +390,61 @@ def _say(args, msg: str) -> None:
 
 
 # -- commands -------------------------------------------------------------
+def _separator(sep: str | None) -> str | None:
+    """``--sep`` as given, the shell-friendly spellings of a tab (``\\t``, ``tab``) turned into one; a bad one refused."""
+    sep = "\t" if sep in ("\\t", "tab", "TAB") else sep
+    if sep is not None and (sep == "" or any(c in sep for c in '"\r\n')):
+        raise ConfigError(f"--sep {sep!r}: give one or more characters, not a quote or a line break (e.g. ';' or '\\t')")
+    return sep
+
+
+def _check_columns(**options: str | None) -> None:
+    """Column options (``user_col="u"`` for ``--user-col u``) must name different columns."""
+    seen: dict[str, str] = {}
+    for name, column in options.items():
+        if column is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        if column in seen:
+            raise ConfigError(f"{seen[column]} and {option} both name the column {column!r}; each column has one role")
+        seen[column] = option
+
+
+def _check_prepare_options(args) -> None:
+    """Refuse, naming the option, what `aerec prepare` could only turn into wrong or silently ignored data."""
+    from aerec.data.datasets import get_dataset
+
+    name = "table" if args.dataset == "table" else get_dataset(args.dataset).name  # an unknown name: its error first
+    table_only = [o for o in ("user_col", "item_col", "value_col", "time_col", "sep") if getattr(args, o) is not None]
+    if name != "table" and table_only:
+        raise ConfigError(f"--{table_only[0].replace('_', '-')} applies to 'aerec prepare table' only; {name} has a known format")
+    if args.source is not None and name != "ml-1m":
+        raise ConfigError(f"--source applies to ml-1m only, not {name}")
+    if args.dataset == "table":
+        _check_columns(user_col=args.user_col, item_col=args.item_col, value_col=args.value_col, time_col=args.time_col)
+        if args.protocol == "ratings" and not args.value_col:
+            raise ConfigError("--protocol ratings needs --value-col, the column of ratings (without it every rating would be 1.0)")
+    if args.test_prop is not None and not 0.0 < args.test_prop < 1.0:
+        raise ConfigError(f"--test-prop {args.test_prop}: must be between 0 and 1 (exclusive)")
+    if args.validation_prop is not None:
+        if args.protocol != "ratings":
+            raise ConfigError(f"--validation-prop applies to --protocol ratings only (the {args.protocol} protocol holds out --heldout-users validation users)")
+        if not 0.0 <= args.validation_prop < 1.0:
+            raise ConfigError(f"--validation-prop {args.validation_prop}: must be at least 0 and below 1")
+    if args.heldout_users is not None:
+        if args.protocol == "ratings":
+            raise ConfigError("--heldout-users does not apply to --protocol ratings (it splits the ratings, not the users; see --test-prop, --validation-prop)")
+        if args.heldout_users < 1:
+            raise ConfigError(f"--heldout-users {args.heldout_users}: must be at least 1")
+    for option in ("min_user_items", "min_item_users"):
+        if getattr(args, option) is not None and getattr(args, option) < 0:
+            raise ConfigError(f"--{option.replace('_', '-')} {getattr(args, option)}: must be at least 0")
+    if args.value_above not in (_UNSET, None) and not np.isfinite(args.value_above):
+        raise ConfigError(f"--value-above {args.value_above}: must be a finite number (or 'none' to keep every value)")
+    if not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed {args.seed}: must be in 0..4294967295")
+
+
 def cmd_prepare(args) -> None:
     import dataclasses
 
@@ -342,6 +455,8 @@ def cmd_prepare(args) -> None:
     from aerec.data.split import SplitParams
 
     t0 = time.perf_counter()
+    args.sep = _separator(args.sep)
+    _check_prepare_options(args)
     if args.dataset == "table":
         if not (args.user_col and args.item_col):
             raise ConfigError("prepare table needs --user-col and --item-col")
@@ -350,7 +465,7 @@ def cmd_prepare(args) -> None:
         heldout = None
     else:
         spec = get_dataset(args.dataset)
-        kwargs = {"source": args.source} if spec.name == "ml-1m" else {}
+        kwargs = {"source": args.source or "auto"} if spec.name == "ml-1m" else {}
         data = spec.reader(args.data, **kwargs)
         filters, heldout = spec.filters, spec.heldout_users
     changes = {k: getattr(args, k) for k in ("min_user_items", "min_item_users") if getattr(args, k) is not None}
@@ -359,6 +474,7 @@ def cmd_prepare(args) -> None:
     if args.dataset == "table" and changes.get("value_above") is not None and not args.value_col:
         raise ConfigError(f"--value-above {changes['value_above']:g}: needs --value-col, the column whose values it compares")
     if args.protocol == "ratings":
+        args.validation_prop = 0.1 if args.validation_prop is None else args.validation_prop
         _prepare_ratings(args, data, changes, t0)
         return
     filters = dataclasses.replace(filters, **changes)
@@ -386,8 +502,6 @@ def cmd_train(args) -> None:
     from aerec.models import MODELS
     from aerec.trial import clear_checkpoint, run_trial, save_trial
 
-    if args.out.is_dir() and any(args.out.iterdir()) and not args.force:
-        raise ConfigError(f"{args.out}: directory exists and is not empty (pass --force to replace it)")
     cls = MODELS[args.model]
     model = cls(**config_overrides(args))  # the config and the options check themselves before any data is read
     options = build_config(FitOptions, {**config_overrides(args, "opt_"), "progress": _progress(args)})
@@ -438,8 +552,8 @@ def cmd_evaluate(args) -> None:
         ks = tuple(sorted({int(k) for k in args.ks.split(",") if k.strip()}))
     except ValueError:
         raise ConfigError(f"--ks {args.ks!r}: expected comma-separated integers") from None
-    if not ks or min(ks) < 1:
-        raise ConfigError(f"--ks {args.ks!r}: cut-offs must be positive")
+    if not ks or min(ks) < 1 or max(ks) >= 2**31:
+        raise ConfigError(f"--ks {args.ks!r}: cut-offs must lie in [1, 2^31)")
     splits = ("validation", "test") if args.split == "both" else (args.split,)
     _, validation, test = inputs_for(model, data, where=str(args.data))  # order matrices for a sequential model
     results = {}
@@ -496,9 +610,10 @@ def _is_rating_run(args) -> bool:
     from aerec.models import MODELS
 
     try:
-        name = json.loads((Path(args.model) / "model.json").read_text()).get("model")
+        meta = json.loads((Path(args.model) / "model.json").read_text())
     except (OSError, ValueError):
-        name = None
+        meta = None
+    name = meta.get("model") if isinstance(meta, dict) else None
     return (name in MODELS and MODELS[name].task == "rating") or _protocol_of(args.data) == "ratings"
 
 
@@ -546,6 +661,9 @@ def cmd_recommend(args) -> None:
     ids = items["item_id"].astype(str).to_numpy()
     if args.histories is not None:
         return _recommend_histories(args, model, ids)
+    given = [o for o in ("value_col", "value_above", "time_col", "sep") if getattr(args, o) is not None]
+    if given:
+        raise ConfigError(f"--{given[0].replace('_', '-')} goes with --histories (it describes the log's columns)")
     if args.out is not None:
         raise ConfigError("--out goes with --histories (one user's recommendations are printed)")
     if args.items is not None:
@@ -565,8 +683,29 @@ def cmd_recommend(args) -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        for row in rows:
-            print(f"{row['rank']:>3}  {row['item_id']:>10}  {row['score']:>10.4f}  {row['title']}")
+        for row in rows:  # ids and titles come from data files: no escape sequence reaches the terminal
+            print(f"{row['rank']:>3}  {_printable(row['item_id']):>10}  {row['score']:>10.4f}  {_printable(row['title'])}")
+
+
+#: Format characters that reorder what a terminal shows (bidirectional overrides and isolates).
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _printable(text) -> str:
+    """``text`` safe to print as one line of a terminal: control characters shown as ``\\x1b``, ``\\u202e`` escapes.
+
+    Titles and ids come from data files; a raw escape sequence (``\\x1b[2J``) would act on the terminal. Only
+    what is printed as text is changed, never what is written to files (JSON output escapes them itself).
+    """
+    import unicodedata
+
+    out = []
+    for c in str(text):
+        if unicodedata.category(c) in ("Cc", "Zl", "Zp", "Cs") or c in _BIDI_CONTROLS:
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 _TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".parquet": None}
@@ -586,10 +725,15 @@ def _recommend_histories(args, model, ids: np.ndarray) -> None:
         raise ConfigError(f"--out {args.out}: give a .csv, .tsv or .parquet file")
     if (args.value_above is None) != (args.value_col is None):
         raise ConfigError("--value-col and --value-above go together")
+    if args.value_above is not None and not np.isfinite(args.value_above):
+        raise ConfigError(f"--value-above {args.value_above}: must be a finite number")
     if args.json:
         raise ConfigError("--json goes with --items or --user; --histories writes --out")
+    _check_columns(user_col=args.user_col, item_col=args.item_col, value_col=args.value_col, time_col=args.time_col)
+    sep = _separator(args.sep)
     _check_writable_file(args.out, "--out")
-    log = read_table(args.histories, user=args.user_col, item=args.item_col, value=args.value_col, timestamp=args.time_col, sep=args.sep)
+    # ids stay the strings written in the log (00302 is not 302), as the model's vocabulary holds them
+    log = read_table(args.histories, user=args.user_col, item=args.item_col, value=args.value_col, timestamp=args.time_col, sep=sep, string_ids=True)
     h = histories(log, ids, sequential=is_sequential(model), unknown=args.unknown, value_above=args.value_above, where=str(args.histories))
     recs = recommend_many(model, h, ids, args.n)
     if suffix == ".parquet":
@@ -628,14 +772,14 @@ def cmd_synth(args) -> None:
     from aerec.data.prepare import prepare
     from aerec.data.preprocess import Filters
     from aerec.data.split import SplitParams
-    from aerec.data.synthetic import SyntheticConfig, generate
+    from aerec.data.synthetic import generate
 
     for name in ("users", "items", "interactions", "groups"):
         if getattr(args, name) < 1:
             raise ConfigError(f"--{name} {getattr(args, name)}: must be positive")
     heldout = args.heldout_users if args.heldout_users is not None else max(1, min(10_000, args.users // 10))
+    cfg = _synth_config(args, heldout)
     t0 = time.perf_counter()
-    cfg = SyntheticConfig(users=args.users + 2 * heldout, items=args.items, interactions=args.interactions, groups=args.groups, noise=args.noise, seed=args.seed)
     syn = generate(cfg)
     t_gen = time.perf_counter() - t0
     prepared = prepare(syn.interactions, Filters(value_above=None, min_item_users=0, min_user_items=5), SplitParams(heldout_users=heldout), dataset="synthetic", extra={"synthetic": {**vars(cfg), "groups_per_item": list(cfg.groups_per_item), "groups_per_user": list(cfg.groups_per_user)}})
@@ -645,6 +789,42 @@ def cmd_synth(args) -> None:
     prepared.save(args.out, overwrite=args.force)
     c = prepared.counts()
     print(f"{args.out}: {c['train_users']:,} training users x {c['items']:,} items ({c['train_interactions']:,} interactions), {args.groups} planted groups; generated in {t_gen:.1f} s")
+
+
+def _synth_config(args, heldout: int):
+    """`aerec synth`'s generator config; sizes it cannot honour are refused naming the option, never silently capped."""
+    from aerec.data.synthetic import SyntheticConfig, interaction_bounds
+
+    if args.heldout_users is not None and args.heldout_users < 1:
+        raise ConfigError(f"--heldout-users {args.heldout_users}: must be at least 1")
+    if args.groups > args.items:
+        raise ConfigError(f"--groups {args.groups}: more than --items {args.items} (every planted group needs an item of its own)")
+    min_items = 5  # SyntheticConfig.min_user_interactions, and the protocol's 5 items per user
+    if args.items < 2 * min_items:
+        raise ConfigError(f"--items {args.items}: must be at least {2 * min_items} (a user takes at least {min_items} distinct items and at most half of them)")
+    if not 0.0 <= args.noise <= 1.0:
+        raise ConfigError(f"--noise {args.noise}: must be in [0, 1]")
+    if args.seed < 0:
+        raise ConfigError(f"--seed {args.seed}: must be at least 0")
+    users = args.users + 2 * heldout
+    if users * args.items >= 2**62:
+        raise ConfigError(f"--users {args.users} x --items {args.items}: too many user-item pairs to index")
+    overlap = (1, min(3, args.groups))
+    cfg = SyntheticConfig(users=users, items=args.items, interactions=args.interactions, groups=args.groups, groups_per_item=overlap,
+                          groups_per_user=overlap, noise=args.noise, seed=args.seed, min_user_interactions=min_items)  # fmt: skip
+    fewest, most = interaction_bounds(cfg)
+    who = f"{users:,} users ({args.users:,} + 2 x {heldout:,} held out)"
+    slack = 0.05  # --interactions is "about this many": a request within 5 % of what fits is met as closely as it can be, and said
+    if args.interactions > most * (1 + slack):
+        raise ConfigError(f"--interactions {args.interactions:,}: at most {most:,} fit; {who} each hold at most half of the {args.items:,} items "
+                          f"and only those of their planted groups (raise --items or --users, or lower --interactions)")  # fmt: skip
+    if args.interactions < fewest * (1 - slack):
+        raise ConfigError(f"--interactions {args.interactions:,}: too few; {who} need at least {min_items} items each, {fewest:,} in all "
+                          f"(lower --users or raise --interactions)")  # fmt: skip
+    if not fewest <= args.interactions <= most:
+        near = most if args.interactions > most else fewest
+        print(f"aerec: note: --interactions {args.interactions:,}: {who} hold {'at most' if near == most else 'at least'} {near:,}; generating that many", file=sys.stderr)
+    return cfg
 
 
 def cmd_groups(args) -> None:
@@ -657,6 +837,9 @@ def cmd_groups(args) -> None:
         _check_writable_file(args.timings_out, "--timings-out")  # before the grouping, not after it
     if args.overlap is not None and args.overlap < 1:
         raise ConfigError(f"-r {args.overlap}: R, the groups per item, must be at least 1 (leave -r out for 0.1 K)")
+    for option in ("show", "top"):
+        if getattr(args, option) < 0:
+            raise ConfigError(f"--{option} {getattr(args, option)}: must be at least 0")
     R = args.overlap if args.overlap is not None else max(1, round(0.1 * args.n_groups))
     groups = learn_groups(data.train, n_groups=args.n_groups, overlap=R, n_components=args.n_components, algorithm=args.algorithm, normalize=args.normalize, seed=args.seed, device=args.device, progress=_progress(args))
     if args.out is not None:
@@ -692,7 +875,7 @@ def cmd_groups(args) -> None:
     o = groups.overlap()
     print(f"items per group: min {o['items_per_group_min']:.0f}, median {o['items_per_group_median']:.0f}, max {o['items_per_group_max']:.0f}; empty groups {o['empty_groups']}; mean shared items per pair {o['mean_shared_items_per_pair']:.2f}")
     for g in shown:
-        print(f"group {g['group']:>5} ({g['size']} items): " + "; ".join(it["title"] or it["item_id"] for it in g["top_items"]))
+        print(f"group {g['group']:>5} ({g['size']} items): " + "; ".join(_printable(it["title"] or it["item_id"]) for it in g["top_items"]))
 
 
 def cmd_search(args) -> None:
@@ -767,7 +950,7 @@ def cmd_genres(args) -> None:
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}, indent=2))
     else:
-        print(markdown(result), end="")
+        print("\n".join(_printable(line) for line in markdown(result).split("\n")), end="")  # genre names from the data: no escapes to the terminal
     if args.out is not None:
         _say(args, f"wrote {args.out}")
 

@@ -22,6 +22,28 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def available_memory(device: torch.device) -> int | None:
+    """Bytes that can still be allocated on ``device`` (the CPU: the kernel's MemAvailable), or None if unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(need: float, device: torch.device, what: str) -> None:
+    """Refuse, before allocating, a request of ``need`` bytes that ``device`` cannot hold: a one-line ConfigError."""
+    have = available_memory(device)
+    if have is not None and need > have:
+        raise ConfigError(f"{what} needs about {need / 2**30:,.1f} GiB, more than the {have / 2**30:,.1f} GiB available on {device}")
+
+
 def resolve_dtype(name: str) -> torch.dtype:
     if name not in DTYPES:
         raise ConfigError(f"--dtype {name!r}: choose one of {', '.join(DTYPES)}")

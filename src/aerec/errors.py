@@ -27,3 +27,7 @@ class BudgetExceeded(AerecError):
     """
 
     status = "did not finish"
+
+
+class NonFiniteScores(DataError, ValueError):
+    """A model's scores or predictions hold NaN (diverged weights): never ranked silently. A ValueError too, for callers of the metrics."""

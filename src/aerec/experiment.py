@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import os
 import platform
@@ -79,7 +78,7 @@ from typing import Any
 
 from aerec.atomic import atomic_write_bytes, atomic_write_json
 from aerec.errors import ConfigError
-from aerec.search import SELECT, SearchSpec, run_search
+from aerec.search import SELECT, SearchSpec, check_resume, run_search
 
 HEADLINE = ("ndcg@100", "recall@20", "recall@50")
 _KEYS = {"description", "datasets", "models", "cells"}
@@ -273,8 +272,7 @@ def _run_cell(cell: Cell, out: Path, previous: dict | None, progress: bool) -> d
     record: dict[str, Any] = {"dataset": cell.dataset, "model": cell.model, "model_name": cell.spec.model, "data": cell.spec.data, "dir": cell.path}
     t0 = time.perf_counter()
     try:
-        _check_same_data(path, cell.spec.data)
-        _check_same_fixed(path, cell.spec)
+        check_resume(path, cell.spec)
         if is_finished(path, cell.spec):
             seconds = previous.get("seconds") if previous else None
             return {**record, **_outcome(path), "seconds": seconds, "reused": True}
@@ -301,40 +299,6 @@ def is_finished(path: Path, spec: SearchSpec) -> bool:
 def _spec_json(spec: SearchSpec) -> Any:
     """``spec.json`` as run_search writes it, read back (tuples become lists)."""
     return json.loads(json.dumps({**dataclasses.asdict(spec), "trials": spec.trials()}, default=str))
-
-
-def _check_same_data(path: Path, data: str) -> None:
-    """Refuse to resume a cell on data other than the data its earlier trials saw (a fingerprint of the manifest)."""
-    from aerec.data.prepared import MANIFEST
-
-    manifest = json.loads((Path(data) / MANIFEST).read_text())
-    manifest.pop("seconds", None)
-    fingerprint = hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()
-    stamp = path / "data.json"
-    if stamp.is_file():
-        saved = json.loads(stamp.read_text())
-        if saved.get("manifest_sha256") != fingerprint:
-            raise ConfigError(f"{path}: its trials ran on other data than {data} now holds; delete {path} to run the cell again")
-        return
-    path.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(stamp, {"data": data, "manifest_sha256": fingerprint})
-
-
-def _check_same_fixed(path: Path, spec: SearchSpec) -> None:
-    """Refuse to resume a cell whose earlier trials ran with another model, fixed values, fit options or budget.
-
-    A search resumes trial by trial, keyed by the searched values only; trials
-    run with other fixed values would be taken as done. A changed grid,
-    method or sweep is a legitimate resume.
-    """
-    saved_path = path / "spec.json"
-    if not saved_path.is_file():
-        return
-    saved = json.loads(saved_path.read_text())
-    new = _spec_json(spec)
-    changed = [k for k in ("model", "fixed", "options", "trial_budget") if saved.get(k, {} if k == "options" else None) != new[k]]
-    if changed:
-        raise ConfigError(f"{path}: its trials ran with another {' and '.join(changed)} ({', '.join(f'{k}={saved.get(k)}' for k in changed)}); delete {path} to run the cell again")
 
 
 def _outcome(path: Path) -> dict[str, Any]:

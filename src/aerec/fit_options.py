@@ -29,6 +29,8 @@ from typing import Any
 from aerec.checks import at_least, check, one_of
 
 PRECISIONS = ("fp32", "tf32", "bf16")
+#: The largest seed: torch's generators take signed 64-bit seeds, and a model adds small offsets (``seed + 1``, ``seed + layer``).
+MAX_SEED = 2**63 - 2**16
 
 
 def _device_name(v: Any) -> bool:
@@ -60,7 +62,7 @@ class FitOptions:
     track_spectra: bool = False
 
     def __post_init__(self) -> None:
-        check(self, device=(_device_name, "choose 'auto', 'cpu', 'cuda' or 'cuda:N'"), seed=at_least(0), precision=one_of(*PRECISIONS))
+        check(self, device=(_device_name, "choose 'auto', 'cpu', 'cuda' or 'cuda:N'"), seed=at_least(0, MAX_SEED), precision=one_of(*PRECISIONS))
 
     def recorded(self) -> dict[str, Any]:
         """The options that shape the fitted model, for ``model.json``: all but ``checkpoint`` and ``progress``."""

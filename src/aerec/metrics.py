@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from aerec.errors import NonFiniteScores
+
 __all__ = ["as_numpy_scores", "average_precision", "coverage", "hit_rate", "mae", "mrr", "ndcg", "precision", "recall", "rmse", "topk_items"]
 
 
@@ -68,7 +70,7 @@ def topk_items(scores: Any, k: int, exclude: sp.spmatrix | sp.sparray | None = N
     fit). Selection is ``np.argpartition`` (O(n * n_items)) followed by a sort
     of the k candidates; only rows whose k-th score is shared by an item
     outside the candidates take a second vectorised pass. Scores containing
-    NaN are rejected with ``ValueError`` (a diverged model must not be ranked
+    NaN are rejected with :class:`~aerec.errors.NonFiniteScores` (a ``ValueError``) (a diverged model must not be ranked
     silently). Peak memory is about three dense ``(n, n_items)`` arrays (the
     scores, the masked copy, the int64 partition indices).
     """
@@ -80,7 +82,7 @@ def topk_items(scores: Any, k: int, exclude: sp.spmatrix | sp.sparray | None = N
     if not 1 <= k <= m:
         raise ValueError(f"k={k} must be between 1 and the number of items ({m})")
     if np.isnan(s).any():
-        raise ValueError("scores contain NaN")
+        raise NonFiniteScores("the model's scores contain NaN (its weights diverged?)")
     if exclude is not None:
         if exclude.shape != s.shape:
             raise ValueError(f"exclude has shape {exclude.shape}, scores {s.shape}")
@@ -235,7 +237,7 @@ def _rating_errors(predicted: np.ndarray, actual: np.ndarray) -> np.ndarray:
     if p.shape != r.shape:
         raise ValueError(f"{p.size} predictions for {r.size} ratings")
     if np.isnan(p).any():
-        raise ValueError("predictions contain NaN")
+        raise NonFiniteScores("the model's predictions contain NaN (its weights diverged?)")
     return p - r
 
 

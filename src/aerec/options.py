@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -35,16 +36,22 @@ def build_config(config_class: type, values: dict, where: str = "") -> Any:
     (prefixed with ``where``, e.g. a file name), and the config's own
     ``__post_init__`` checks the values.
     """
+    kwargs = typed_values(config_class, values, where)
+    try:
+        return config_class(**kwargs)
+    except ConfigError as e:
+        raise ConfigError(f"{where}{e}") from None
+
+
+def typed_values(config_class: type, values: dict, where: str = "") -> dict:
+    """``values`` checked against the fields' types and converted (what :func:`build_config` passes on), without
+    making the config: a search checks every fixed and searched value this way before its first trial."""
     hints = typing.get_type_hints(config_class)
     names = [f.name for f in dataclasses.fields(config_class)]
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ConfigError(f"{where}unknown field(s) {', '.join(unknown)} of {config_class.__name__}; known: {', '.join(sorted(names))}")
-    kwargs = {name: _typed(values[name], hints[name], name, where) for name in names if name in values}
-    try:
-        return config_class(**kwargs)
-    except ConfigError as e:
-        raise ConfigError(f"{where}{e}") from None
+    return {name: _typed(values[name], hints[name], name, where) for name in names if name in values}
 
 
 def _typed(value: Any, tp: Any, name: str, where: str) -> Any:
@@ -68,6 +75,8 @@ def _typed(value: Any, tp: Any, name: str, where: str) -> Any:
     if ok is not None and not ok(value):
         raise ConfigError(f"{where}{name}={value!r}: expected {'true or false' if tp is bool else ('an integer' if tp is int else ('a number' if tp is float else 'a string'))}")
     if tp is float:
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"{where}{name}={value!r}: must be a finite number")
         return float(value)
     if tp is int:
         return int(value)

@@ -110,6 +110,12 @@ class SearchSpec:
         for name, values in self.grid.items():
             if not isinstance(values, list) or not values:
                 raise ConfigError(f"[grid] {name}: expected a non-empty list of values")
+        from aerec.options import typed_values
+
+        typed_values(MODELS[self.model].Config, self.fixed, "[fixed] ")  # a value of the wrong type: refused before any trial
+        for name, values in self.grid.items():
+            for value in values:
+                typed_values(MODELS[self.model].Config, {name: value}, "[grid] ")
         if self.method == "random" and self.n_trials < 1:
             raise ConfigError("method = 'random' needs n_trials >= 1")
         if not isinstance(self.options, dict):
@@ -174,6 +180,62 @@ class SearchResult:
     test: dict[str, Any] | None
 
 
+def data_fingerprint(data: str | Path) -> str:
+    """A hash of a prepared directory's manifest (its sources' checksums, the protocol, the counts; not its timings)."""
+    import hashlib
+
+    from aerec.data.prepared import MANIFEST
+
+    try:
+        manifest = json.loads((Path(data) / MANIFEST).read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{data}: cannot read its {MANIFEST} ({e})") from None
+    if isinstance(manifest, dict):
+        manifest.pop("seconds", None)
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_resume(out: str | Path, spec: SearchSpec) -> None:
+    """Refuse to add to a search directory whose earlier trials ran on other data, or with another model, fixed
+    values, fit options or budget (a resumed search keys its trials by the searched values only, so such trials
+    would be taken as done). The data is stamped in ``data.json`` (a fingerprint of the prepared manifest) on
+    the first run. A changed grid, method or sweep is a legitimate resume.
+    """
+    out = Path(out)
+    fingerprint = data_fingerprint(spec.data)
+    stamp = out / "data.json"
+    if stamp.is_file():
+        try:
+            saved = json.loads(stamp.read_text())
+        except (OSError, ValueError):
+            saved = {}
+        if not isinstance(saved, dict) or saved.get("manifest_sha256") != fingerprint:
+            was = saved.get("data") if isinstance(saved, dict) else None
+            raise ConfigError(f"{out}: its trials ran on other data ({was}) than {spec.data} holds; delete {out} or choose another --out to search again")
+    elif (out / "trials.jsonl").is_file():
+        saved_spec = _read_json(out / "spec.json")
+        if saved_spec.get("data") != spec.data:
+            raise ConfigError(f"{out}: its trials ran on {saved_spec.get('data')}, not {spec.data}; delete {out} or choose another --out")
+    saved_spec = _read_json(out / "spec.json")
+    if saved_spec:
+        new = json.loads(json.dumps(dataclasses.asdict(spec), default=str))
+        changed = [k for k in ("model", "fixed", "options", "trial_budget") if saved_spec.get(k, {} if k == "options" else None) != new[k]]
+        if changed:
+            raise ConfigError(f"{out}: its trials ran with another {' and '.join(changed)} ({', '.join(f'{k}={saved_spec.get(k)}' for k in changed)}); "
+                              f"delete {out} or choose another --out")  # fmt: skip
+    if not stamp.is_file():
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(stamp, {"data": spec.data, "manifest_sha256": fingerprint})
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def run_search(
     spec: SearchSpec,
     out: str | Path,
@@ -192,6 +254,7 @@ def run_search(
     out = Path(out)
     data = PreparedDataset.load(spec.data)
     _, _, test_fold = inputs_for(MODELS[spec.model], data, where=spec.data)  # order matrices for a sequential model
+    check_resume(out, spec)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "spec.json", {**dataclasses.asdict(spec), "trials": spec.trials()})
     log = out / "trials.jsonl"
@@ -217,6 +280,8 @@ def run_search(
                 record["groups"] = trial.groups
         except AerecError as e:
             record.update(status=getattr(e, "status", "failed"), error=str(e), fit_seconds=round(time.perf_counter() - t0, 3))
+        except (ArithmeticError, ValueError, RuntimeError, MemoryError) as e:  # a diverging or singular fit (torch's LinAlgError is a RuntimeError)
+            record.update(status="failed", error=f"{type(e).__name__}: {' '.join(str(e).split())}", fit_seconds=round(time.perf_counter() - t0, 3))
         record["seconds"] = round(time.perf_counter() - t0, 3)
         if record["status"] == "ok":
             extra = {"search": {"params": params, "fixed": spec.fixed, "options": spec.options}}

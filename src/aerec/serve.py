@@ -89,6 +89,8 @@ def histories(
     """
     if unknown not in UNKNOWN_ITEMS:
         raise ConfigError(f"unknown={unknown!r}: choose one of {', '.join(UNKNOWN_ITEMS)}")
+    if value_above is not None and not np.isfinite(value_above):
+        raise ConfigError(f"value_above={value_above}: must be a finite number")
     if len(log) == 0:
         raise DataError(f"{where}: no interactions")
     vocab = np.asarray(item_ids).astype(str)
@@ -102,7 +104,7 @@ def histories(
     missing = pd.unique(raw_items[~known])
     if len(missing) and unknown == "error":
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        raise DataError(f"{where}: {len(missing)} item id(s) not in the model's vocabulary: {shown} (unknown = skip drops them)")
+        raise DataError(f"{where}: {len(missing)} item id(s) not in the model's vocabulary: {shown} (--unknown skip drops them)")
 
     keep = known if value_above is None else known & (np.asarray(log.value) > value_above)  # a user below it everywhere stays, empty
     rows, cols = users[keep], cols[keep]

@@ -7,7 +7,10 @@ callback that returns the number to maximise (validation NDCG@100). It
 shuffles users with its own seeded generator, batches them from a CSR matrix
 held on the device, steps the optimiser, validates every ``eval_every``
 epochs, keeps the best weights, and stops after ``patience`` validations
-without improvement or when the budget of epochs or steps is spent.
+without improvement or when the budget of epochs or steps is spent. A loss
+that becomes NaN or infinite stops training at the end of that epoch: the
+best validated weights so far are kept (``stopped`` names the epoch), or,
+with none yet, the fit is a one-line :class:`~aerec.errors.DataError`.
 
 A ``monitor`` callable, when given, is called after every epoch (after the
 validation, with the module in eval mode) and what it returns is stored
@@ -47,7 +50,7 @@ from tqdm.auto import tqdm
 
 from aerec.batches import DeviceCSR
 from aerec.checks import at_least, check, one_of
-from aerec.errors import ConfigError
+from aerec.errors import ConfigError, DataError
 from aerec.fit_options import FitOptions
 
 
@@ -193,18 +196,13 @@ def _train(module, X, cfg, *, device, options, validate, desc, monitor, metric, 
             state = torch.load(checkpoint, map_location=device, weights_only=True)
         except Exception as e:  # a truncated or foreign file
             raise ConfigError(f"{checkpoint}: not a readable aerec checkpoint ({type(e).__name__}); delete it to start afresh") from None
+        if not isinstance(state, dict):
+            raise ConfigError(f"{checkpoint}: holds a {type(state).__name__}, not an aerec checkpoint; delete it to start afresh")
         if state.get("config") != fingerprint:
             saved = json.loads(state["config"]) if isinstance(state.get("config"), str) and state["config"].startswith("{") else {}
-            what = "other training data" if saved and saved.get("data") != data_fingerprint(X) else "another configuration"
+            what = "other training data" if isinstance(saved, dict) and saved and saved.get("data") != data_fingerprint(X) else "another configuration"
             raise ConfigError(f"{checkpoint}: written by a run with {what}; delete it or choose another checkpoint path")
-        module.load_state_dict(state["module"])
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"].cpu())
-        if "module_generator" in state and isinstance(getattr(module, "generator", None), torch.Generator):
-            module.generator.set_state(state["module_generator"].cpu())
-        best_state = state["best_module"]
-        start_epoch, bad = int(state["epoch"]), int(state["bad"])
-        result = TrainResult(**{**state["result"], "history": list(state["result"]["history"]), "metric": metric})
+        best_state, start_epoch, bad, result = _resume(checkpoint, state, module, optimizer, generator, metric)
     t0 = time.perf_counter() - result.seconds
     after_step = getattr(module, "after_step", None)
     bar = tqdm(total=cfg.max_epochs, initial=start_epoch, desc=desc, disable=not progress, unit="epoch")
@@ -228,6 +226,15 @@ def _train(module, X, cfg, *, device, options, validate, desc, monitor, metric, 
         result.epochs = epoch
         train_seconds = time.perf_counter() - t_epoch
         record = {"epoch": epoch, "steps": result.steps, "loss": float(total) / max(n, 1), "train_seconds": round(train_seconds, 4), "seconds": round(time.perf_counter() - t0, 3)}
+        if math.isfinite(record["loss"]) and not bool(torch.stack([p.detach().isfinite().all() for p in module.parameters()]).all()):
+            record["loss"] = math.nan  # the last step made the weights non-finite: diverged all the same
+        if not math.isfinite(record["loss"]):  # diverged: the weights are no longer numbers
+            result.stopped = f"the loss became {record['loss']} in epoch {epoch}"
+            if best_state is None:
+                bar.close()
+                raise DataError(f"{desc}: training diverged: the loss became {record['loss']} in epoch {epoch}, before any validated weights to keep (lower lr?)")
+            result.history.append(record)
+            break
         out_of_steps = bool(cfg.max_steps) and result.steps >= cfg.max_steps
         if validate is not None and (epoch % cfg.eval_every == 0 or epoch == cfg.max_epochs or out_of_steps):
             module.eval()
@@ -263,6 +270,51 @@ def _train(module, X, cfg, *, device, options, validate, desc, monitor, metric, 
     module.eval()
     result.seconds = time.perf_counter() - t0
     return result
+
+
+#: What a checkpoint holds besides ``config``, and ``module_generator`` for a module with its own ``generator``.
+CHECKPOINT_KEYS = ("module", "optimizer", "generator", "best_module", "epoch", "bad", "result")
+
+
+def _resume(path, state: dict, module, optimizer, generator, metric: str) -> tuple[dict, int, int, TrainResult]:
+    """Restore the loop from a checkpoint written by this run's setting: the best weights, epoch, bad validations and
+    result so far. A damaged one (arrays missing or of other shapes, NaN weights, foreign entries) is a one-line
+    :class:`ConfigError` naming the file, never a traceback from torch."""
+    def damaged(what: str) -> ConfigError:
+        return ConfigError(f"{path}: a damaged aerec checkpoint ({what}); delete it to start afresh")
+
+    has_generator = isinstance(getattr(module, "generator", None), torch.Generator)  # then its state was saved too
+    missing = [k for k in (*CHECKPOINT_KEYS, *(["module_generator"] if has_generator else [])) if k not in state]
+    if missing:
+        raise damaged(f"no {missing[0]!r}")
+    expected = module.state_dict()
+    for key in ("module", "best_module"):
+        weights = state[key]
+        if not isinstance(weights, dict) or set(weights) != set(expected):
+            raise damaged(f"{key} does not hold this network's arrays")
+        for name, t in expected.items():
+            w = weights[name]
+            if not isinstance(w, torch.Tensor) or w.shape != t.shape or w.is_floating_point() != t.is_floating_point():
+                got = tuple(w.shape) if isinstance(w, torch.Tensor) else type(w).__name__
+                raise damaged(f"{key} {name}: {got}, expected {'float' if t.is_floating_point() else str(t.dtype)} {tuple(t.shape)}")
+            if w.is_floating_point() and not bool(torch.isfinite(w).all()):
+                raise damaged(f"{key} {name}: NaN or infinite values")
+    try:
+        module.load_state_dict(state["module"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"].cpu())
+        if has_generator:
+            module.generator.set_state(state["module_generator"].cpu())
+        start_epoch, bad = int(state["epoch"]), int(state["bad"])
+        result = TrainResult(**{**state["result"], "history": list(state["result"]["history"]), "metric": metric})
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise damaged(f"{type(e).__name__}: {' '.join(str(e).split())[:200]}") from None
+    for group in optimizer.param_groups:  # the optimiser's moments must fit the parameters they step
+        for p in group["params"]:
+            for name, v in optimizer.state.get(p, {}).items():
+                if isinstance(v, torch.Tensor) and v.ndim and v.shape != p.shape:
+                    raise damaged(f"optimizer state {name}: {tuple(v.shape)}, expected {tuple(p.shape)}")
+    return state["best_module"], start_epoch, bad, result
 
 
 def _save_checkpoint(path, module, optimizer, generator, best_state, epoch, bad, result, fingerprint: str) -> None:

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from safetensors.numpy import save_file
 
 from aerec.analysis.genres import analyse, composition, genre_matrix, genre_statistics, shuffled, top_units
 from aerec.cli import main
@@ -69,15 +68,22 @@ def test_random_groups_are_less_concentrated_than_planted_genre_pure_ones():
 
 
 def write_model(folder, name="swdae", genres=GENRES, groups=GROUPS, K=3):
-    folder.mkdir(parents=True)
-    describe = {"model": name, "task": "ranking", "variant": name, "items": len(groups)}  # what Recommender.describe() writes
+    """A real saved model (load_model checks every file): a Sw-DAE built on ``groups`` with K units, or an EASE."""
+    import scipy.sparse as sp
+    import torch
+
+    from aerec.artifacts import save_model
+    from aerec.models import EASE, SwDAE
+
+    m = len(groups)
     if name == "swdae":
-        describe["structure"] = {"groups": "item_groups", "width_bias": "encoder.bias"}
-    (folder / "model.json").write_text(json.dumps({"format_version": 1, "model": name, "config": {}, "n_items": len(groups), "describe": describe}))
-    state = {"item_groups": groups.astype(np.int64), "encoder.bias": np.zeros(K, np.float32)} if name == "swdae" else {"w": np.zeros(1, np.float32)}
-    save_file(state, str(folder / "weights.safetensors"))
-    pd.DataFrame({"item_id": np.arange(len(groups)), "title": [f"m{i}" for i in range(len(groups))], "genres": genres}).to_parquet(folder / "items.parquet", index=False)
-    return folder
+        model = SwDAE(n_groups=K, overlap=groups.shape[1])
+        model.n_items_ = m
+        model._build(groups.astype(np.int64), torch.device("cpu"))
+    else:
+        model = EASE(l2=1.0).fit(sp.csr_matrix(np.eye(m, dtype=np.float32)))
+    items = pd.DataFrame({"item_id": np.arange(m).astype(str), "title": [f"m{i}" for i in range(m)], "genres": genres})
+    return save_model(model, folder, items)
 
 
 def test_cli_writes_tables_and_heat_maps(tmp_path, capsys):
@@ -87,7 +93,7 @@ def test_cli_writes_tables_and_heat_maps(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| G0 |" in out and "random" in out
     files = sorted(p.name for p in (tmp_path / "g").iterdir())
-    assert files == sorted(["genres.json", "genres.md", "summary.png"] + [f"fig8-g{g}.png" for g in range(6)])
+    assert files == sorted([".aerec", "genres.json", "genres.md", "summary.png"] + [f"fig8-g{g}.png" for g in range(6)])
     saved = json.loads((tmp_path / "g" / "genres.json").read_text())
     assert saved["ours"]["genres"]["G0"]["top_mean"] == 1.0 and saved["command"].startswith("aerec genres")
     assert (tmp_path / "g" / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -181,29 +181,23 @@ def analyse(item_groups: np.ndarray, n_units: int, genres: pd.Series | list, *, 
 
 # -- a saved model ------------------------------------------------------------------------
 def load_structure(model_dir: str | Path) -> tuple[np.ndarray, int, pd.DataFrame, str]:
-    """The first structured layer of a saved Sw-DAE or deep Sw-DAE: (item_groups, K, items, model name)."""
-    from safetensors import safe_open
+    """The first structured layer of a saved Sw-DAE or deep Sw-DAE: (item_groups, K, items, model name).
+
+    The directory is read with :func:`aerec.artifacts.load_model`, so every file and array is checked first.
+    """
+    from aerec.artifacts import load_model
 
     path = Path(model_dir)
-    if not (path / "model.json").is_file():
-        raise AerecError(f"{path}: not a model directory (no model.json; train one with `aerec train`)")
-    meta = json.loads((path / "model.json").read_text())
-    name = meta.get("model")
-    structure = (meta.get("describe") or {}).get("structure")
-    if "describe" not in meta:
-        raise AerecError(f"{path}: model.json has no \"describe\" (saved by an older aerec); train the model again to analyse its groups")
+    model, items, _ = load_model(path, device="cpu")
+    structure = model.describe().get("structure")
     if not isinstance(structure, dict) or not {"groups", "width_bias"} <= set(structure):
-        raise AerecError(f"{path}: a {name!r} model has no item groups; genre composition needs a model with learned groups (swdae, deep-swdae)")
-    groups_key, bias_key = structure["groups"], structure["width_bias"]
-    with safe_open(str(path / "weights.safetensors"), "numpy") as f:
-        item_groups = f.get_tensor(groups_key)  # (items, R)
-        n_units = int(f.get_slice(bias_key).get_shape()[0])  # K, including any empty unit
-    items = pd.read_parquet(path / "items.parquet")
+        raise AerecError(f"{path}: a {model.name!r} model has no item groups; genre composition needs a model with learned groups (swdae, deep-swdae)")
+    state = model.state_dict()
+    item_groups = np.asarray(state[structure["groups"]])  # (items, R)
+    n_units = int(state[structure["width_bias"]].shape[0])  # K, including any empty unit
     if "genres" not in items.columns or not items["genres"].map(lambda v: isinstance(v, str) and v != "").any():
         raise AerecError(f"{path}/items.parquet: the items have no genres (ml-1m's movies.dat and ml-100k's u.item have them)")
-    if len(items) != len(item_groups):
-        raise AerecError(f"{path}: items.parquet has {len(items)} items but the structure {len(item_groups)}")
-    return item_groups, n_units, items, name
+    return item_groups, n_units, items, model.name
 
 
 def write_outputs(result: dict, out: str | Path, *, command: str = "", overwrite: bool = False) -> Path:

@@ -5,7 +5,11 @@ appearance" and "file order"), reads large files in blocks of whole lines with
 typed pyarrow parsing, and reports bad input as a one-line
 :class:`~aerec.errors.DataError` naming the file, the 1-based line number and
 the offending text, e.g. ``u.data:17: expected 4 tab-separated fields (user,
-item, rating, timestamp), got 'abc 1'``. Blank lines are skipped.
+item, rating, timestamp), got 'abc 1'``. Blank lines are skipped. The rows
+parsed from a block are counted against its non-blank lines, so a quote left
+open (which would swallow the lines after it) is an error naming the line where
+it opened, never a silent loss; NUL bytes, text that is not UTF-8, empty ids and
+values beyond float32's range are errors naming their line too.
 
 The large files (MovieLens-20M, Netflix, the Million Song Dataset) are never
 held as one Python object per row: each block is parsed into compact numpy
@@ -200,6 +204,43 @@ _KIND_CHECKS: dict[str, tuple[str, Callable[[str], bool]]] = {
     "date": ("a date (YYYY-MM-DD)", _is_date),
 }
 
+# Values are stored as float32: a magnitude at or above this rounds to infinity.
+_FLOAT32_LIMIT = 2.0**128 - 2.0**103
+
+
+def _open_quote(line: str, sep: str) -> int | None:
+    """The 0-based column of a quote that opens a field and is not closed on the line, or None.
+
+    A field is quoted when it starts with ``"``; inside it ``""`` is a quote.
+    Such a field that runs to the end of the line would swallow the lines
+    after it (quoted fields may not span lines here).
+    """
+    i = 0
+    while True:
+        if line.startswith('"', i):
+            j = i + 1
+            while True:
+                j = line.find('"', j)
+                if j < 0:
+                    return i
+                if not line.startswith('"', j + 1):
+                    break
+                j += 2
+            k = line.find(sep, j + 1)
+        else:
+            k = line.find(sep, i)
+        if k < 0:
+            return None
+        i = k + len(sep)
+
+
+def _csv_fields(line: str, sep: str) -> list[str]:
+    """The fields of one quoted line, as pyarrow splits them (a stray ``\r`` is kept)."""
+    try:
+        return next(csv.reader([line], delimiter=sep))
+    except csv.Error:  # a carriage return inside the line: split it without one
+        return next(csv.reader([line.replace("\r", " ")], delimiter=sep))
+
 
 def _show(text: str) -> str:
     """``text`` quoted on one line, shortened if long."""
@@ -212,7 +253,16 @@ def _sep_name(sep: str) -> str:
 
 def _line_problem(fields: list[_Field], sep: str, quoted: bool, line: str) -> str | None:
     """What is wrong with one line of delimited fields, or None."""
-    parts = next(csv.reader([line], delimiter=sep)) if quoted else line.split(sep)
+    if "\x00" in line:
+        return f"a NUL byte in the line (a binary file, or not a text table?): {_show(line)}"
+    if "\r" in line:
+        return f"a carriage return inside the line (only \\n or \\r\\n may end a line): {_show(line)}"
+    if quoted and (col := _open_quote(line, sep)) is not None:
+        return (
+            f"a quote opened at column {col + 1} is not closed on this line "
+            f"(a quoted field may not span lines): {_show(line)}"
+        )
+    parts = _csv_fields(line, sep) if quoted else line.split(sep)
     if len(parts) != len(fields):
         names = ", ".join(f.name for f in fields)
         return f"expected {len(fields)} {_sep_name(sep)} fields ({names}), got {_show(line)}"
@@ -221,12 +271,17 @@ def _line_problem(fields: list[_Field], sep: str, quoted: bool, line: str) -> st
             description, ok = _KIND_CHECKS[field.kind]
             if not ok(part):
                 return f"{field.name} is not {description}: {_show(part)}"
+            if field.kind == "float" and not abs(float(part)) < _FLOAT32_LIMIT:
+                return f"{field.name} is too large (beyond float32's ±3.4e38): {_show(part)}"
+        elif field.kind == "str" and not part.strip(" \t\n\r\f"):
+            return f"{field.name} is empty"
     return None
 
 
 def _raise_bad_line(block: _Block, problem: Callable[[str], str | None], detail: str) -> None:
     """Re-scan a block that failed to parse and raise a DataError for its first bad line."""
-    for i, raw in enumerate(block.data.split(b"\n")):
+    lines = block.data.split(b"\n")
+    for i, raw in enumerate(lines):
         line = raw.rstrip(b"\r").decode("utf-8", "replace")
         if not line:
             continue
@@ -234,6 +289,14 @@ def _raise_bad_line(block: _Block, problem: Callable[[str], str | None], detail:
         if why is not None:
             path, lineno = block.locate(i)
             raise DataError(f"{path}:{lineno}: {why}")
+    for i, raw in enumerate(lines):  # no line is malformed: text that is not UTF-8?
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            path, lineno = block.locate(i)
+            raise DataError(
+                f"{path}:{lineno}: not valid UTF-8 text (byte {raw[e.start]:#04x} at column {e.start + 1})"
+            ) from None
     path, lineno = block.locate(0)
     detail = " ".join(detail.split())
     raise DataError(f"{path}:{lineno}: cannot parse the lines from here on: {detail}")
@@ -275,6 +338,12 @@ def _parse_block(
         )
     except pa.ArrowInvalid as e:
         _raise_bad_line(block, problem, str(e))
+    if b"\x00" in block.data:
+        _raise_bad_line(block, problem, "a NUL byte")
+    if table.num_rows != _n_records(block.data):  # e.g. a quote that swallowed the lines after it
+        _raise_bad_line(
+            block, problem, f"{table.num_rows:,} rows parsed from {_n_records(block.data):,} lines"
+        )
     columns = [table.column(n) if n in types else None for n in names]
     for field, column in zip(fields, columns):
         if column is None:
@@ -283,7 +352,25 @@ def _parse_block(
         infinite = field.kind == "float" and pc.all(pc.is_finite(column)).as_py() is False
         if missing or infinite:
             _raise_bad_line(block, problem, f"{field.name} has missing or infinite values")
+        if field.kind == "float" and len(column):
+            top = pc.max(pc.abs(column)).as_py()
+            if top is not None and not top < _FLOAT32_LIMIT:
+                _raise_bad_line(block, problem, f"{field.name} has values beyond float32's range")
+        if field.kind == "str" and pc.any(pc.match_substring_regex(column, r"^\s*$")).as_py():
+            _raise_bad_line(block, problem, f"{field.name} has empty values")
     return columns
+
+
+def _n_records(data: bytes) -> int:
+    """The non-blank lines of a block (blank: empty or only carriage returns), as pyarrow counts rows."""
+    if data.startswith(b"\r") or b"\n\r" in data:  # a line that starts with \r: rare, count slowly
+        return sum(1 for line in data.split(b"\n") if line.strip(b"\r"))
+    a = np.frombuffer(data, dtype=np.uint8)
+    if not len(a):
+        return 0
+    newline = a == 10
+    blank = int(newline[0]) + int(np.count_nonzero(newline[1:] & newline[:-1]))
+    return int(np.count_nonzero(newline)) + int(a[-1] != 10) - blank
 
 
 class _Vocab:
@@ -309,8 +396,13 @@ class _Vocab:
         return np.array(list(self.codes), dtype=object)
 
     def as_integers(self) -> np.ndarray | None:
-        """The vocabulary as int64 if every entry is an integer, else None."""
-        if not all(_INT.fullmatch(s) for s in self.codes):
+        """The vocabulary as int64 if every entry is an integer written plainly, else None.
+
+        Plainly: as Python writes it (no leading zeros or ``+``; surrounding
+        blanks allowed), so that ids such as ``00302`` and ``302`` stay two
+        different ids.
+        """
+        if not all(_INT.fullmatch(s) and str(int(s)) == s.strip() for s in self.codes):
             return None
         return np.array([int(s) for s in self.codes], dtype=np.int64)
 
@@ -363,18 +455,37 @@ def _read_columns(
     arrays = [
         None if f.kind == "skip" else _cat(p, _NUMPY_TYPES[f.kind]) for f, p in zip(fields, parts)
     ]
+    if next(a for a in arrays if a is not None).size == 0:
+        after = " after its header" if skip_lines else ""
+        raise DataError(f"{paths[0]}: no interactions (the file has no non-blank line{after})")
     return arrays, vocabs
 
 
+_HEADER_BYTES = 1 << 20  # a first line longer than this is not a header
+
+
 def _read_header(path: Path, sep: str, quoted: bool = False) -> list[str]:
-    """The fields of a file's first line."""
+    """The fields of a file's first line; an empty or binary file is a DataError."""
     try:
         with open(path, "rb") as file:
-            first = file.readline()
+            first = file.readline(_HEADER_BYTES + 1)
     except OSError as e:
         raise DataError(f"{path}: cannot read: {e.strerror}") from None
-    line = first.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
-    return next(csv.reader([line], delimiter=sep)) if quoted else line.split(sep)
+    if not first.strip():
+        raise DataError(f"{path}:1: the file is empty (expected a header line)" if not first else f"{path}:1: the header line is blank")
+    if len(first) > _HEADER_BYTES:
+        raise DataError(f"{path}:1: the first line is longer than {_HEADER_BYTES:,} bytes (not a text table?)")
+    if b"\x00" in first:
+        raise DataError(f"{path}:1: a NUL byte in the header (a binary file, or not a text table?)")
+    try:
+        line = first.decode("utf-8").removeprefix("\ufeff").rstrip("\r\n")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}:1: the header is not valid UTF-8 text (byte {first[e.start]:#04x} at column {e.start + 1})") from None
+    if "\r" in line:
+        raise DataError(f"{path}:1: a carriage return inside the header line (only \\n or \\r\\n may end a line)")
+    if quoted and (col := _open_quote(line, sep)) is not None:
+        raise DataError(f"{path}:1: a quote opened at column {col + 1} is not closed on the header line")
+    return _csv_fields(line, sep) if quoted else line.split(sep)
 
 
 def _expect_header(path: Path, expected: list[str], sep: str, quoted: bool = False) -> None:
@@ -634,7 +745,7 @@ def _read_movielens_movies_csv(path: Path) -> pd.DataFrame:
     for lineno, line in _text_lines(path, "utf-8"):
         if lineno == 1:
             continue
-        parts = next(csv.reader([line]))
+        parts = _csv_fields(line, ",")
         if len(parts) != 3:
             raise DataError(
                 f"{path}:{lineno}: expected 3 comma-separated fields (movieId, title, genres), "
@@ -739,6 +850,8 @@ def read_netflix(path: str | Path) -> Interactions:
             movie = int(row_movie[-1])
     timestamp = _cat(days, np.int64)
     timestamp *= 86400  # days → seconds since the epoch, in place
+    if not len(timestamp):
+        raise DataError(f"{files[0] if len(files) == 1 else path}: no ratings (only 'MovieID:' lines or blank lines)")
 
     titles = _optional(folder, "movie_titles.csv", "movie_titles.txt")
     items = None if titles is None else _read_netflix_titles(titles)
@@ -826,6 +939,8 @@ def read_citeulike(path: str | Path) -> Interactions:
                 f"{data}:{user + 1}: expected 'count item item ...' with integers, "
                 f"got {_show(line)}"
             )
+        if any(t.startswith("-") for t in tokens):
+            raise DataError(f"{data}:{user + 1}: a negative count or item id: {_show(line)}")
         numbers = np.array(tokens, dtype=np.int64)
         if numbers[0] != len(numbers) - 1:
             raise DataError(
@@ -835,6 +950,8 @@ def read_citeulike(path: str | Path) -> Interactions:
         items.append(numbers[1:])
         users.append(np.full(len(numbers) - 1, user, dtype=np.int64))
     item = _cat(items, np.int64)
+    if not len(item):
+        raise DataError(f"{data}: no interactions (every library is empty, or the file is)")
     return Interactions(
         _cat(users, np.int64), item, np.ones(len(item), dtype=np.float32), None,
         items=None, sources=[data],
@@ -888,19 +1005,26 @@ def read_table(
     timestamp: str | int | None = None,
     sep: str | None = None,
     header: bool = True,
+    string_ids: bool = False,
 ) -> Interactions:
     """A CSV, TSV or Parquet file with one interaction per row, in named columns.
 
-    Text files: ``sep`` defaults to ``,`` for ``.csv`` and to a tab for
-    ``.tsv``/``.txt``; ``.csv`` fields may be quoted (but not span lines).
-    With ``header=False`` the columns are given as 0-based positions. Id
-    columns whose every value is an integer stay integers; otherwise they are
+    Text files: ``sep`` (one or more characters, not a quote or a line break)
+    defaults to ``,`` for ``.csv`` and to a tab for ``.tsv``/``.txt``;
+    ``.csv`` fields may be quoted (but not span lines; a quote left open is an
+    error naming its line). With ``header=False`` the columns are given as
+    0-based positions. Id columns whose every value is an integer written
+    plainly (``302``, not ``00302``) stay integers; otherwise they are
     factorised into codes with a vocabulary (``user_ids``/``item_ids``) in
-    order of first appearance. ``timestamp`` must hold integer seconds.
+    order of first appearance; an empty id is an error. ``timestamp`` must
+    hold integer seconds; ``value`` finite numbers within float32's range.
 
     Parquet (``.parquet``): the column types decide: integer ids stay
-    integers, string ids are factorised; timestamps may be integers (seconds),
+    integers (unsigned ones above 2**63 - 1 are factorised as strings),
+    string ids are factorised; timestamps may be integers (seconds),
     timestamps or dates.
+
+    The same column for users and items is a :class:`~aerec.errors.ConfigError`.
 
     Args:
         path: the file.
@@ -909,18 +1033,25 @@ def read_table(
         timestamp: the time column, or None.
         sep: the field separator of a text file.
         header: whether a text file's first line names the columns.
+        string_ids: keep every id as the string written in the file, never
+            as an integer (ids matched against a vocabulary of strings, as
+            :mod:`aerec.serve` does).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file (expected a table of interactions)")
     roles = {"user": user, "item": item, "value": value, "timestamp": timestamp}
     roles = {role: column for role, column in roles.items() if column is not None}
+    if user == item:
+        raise ConfigError(f"user={user!r} and item={item!r}: one column cannot be both the users and the items")
+    if sep is not None and (sep == "" or any(c in sep for c in '"\r\n')):
+        raise ConfigError(f"sep={sep!r}: a separator is one or more characters, not a quote or a line break")
     if path.suffix.lower() == ".parquet":
-        return _read_parquet(path, roles)
+        return _read_parquet(path, roles, string_ids)
     if sep is None:
         seps = {".csv": ",", ".tsv": "\t", ".txt": "\t"}
         if path.suffix.lower() not in seps:
-            raise ConfigError(f"cannot infer the separator of {path.name}; pass sep=")
+            raise ConfigError(f"cannot infer the separator of {path.name} (not .csv, .tsv, .txt or .parquet); pass sep= (aerec: --sep)")
         sep = seps[path.suffix.lower()]
     quoted = sep == ","
 
@@ -932,6 +1063,8 @@ def read_table(
                 raise DataError(
                     f"{path}:1: no column {column!r} in the header (columns: {', '.join(names)})"
                 )
+            if names.count(column) > 1:
+                raise DataError(f"{path}:1: the header names the column {column!r} {names.count(column)} times")
             positions[role] = names.index(column)
     else:
         names = _first_line_fields(path, sep, quoted)
@@ -954,7 +1087,7 @@ def read_table(
 
     def ids(role: str) -> tuple[np.ndarray, np.ndarray | None]:
         codes, vocab = arrays[positions[role]], vocabs[positions[role]]
-        integers = vocab.as_integers()
+        integers = None if string_ids else vocab.as_integers()
         return (codes, vocab.ids()) if integers is None else (integers[codes], None)
 
     user_codes, user_ids = ids("user")
@@ -974,11 +1107,11 @@ def _first_line_fields(path: Path, sep: str, quoted: bool) -> list[str]:
         for raw in block.data.split(b"\n"):
             line = raw.rstrip(b"\r").decode("utf-8", "replace")
             if line:
-                return next(csv.reader([line], delimiter=sep)) if quoted else line.split(sep)
+                return _csv_fields(line, sep) if quoted else line.split(sep)
     raise DataError(f"{path}: the file is empty")
 
 
-def _read_parquet(path: Path, roles: dict[str, str | int]) -> Interactions:
+def _read_parquet(path: Path, roles: dict[str, str | int], string_ids: bool = False) -> Interactions:
     import pyarrow.parquet as pq
 
     try:
@@ -990,12 +1123,20 @@ def _read_parquet(path: Path, roles: dict[str, str | int]) -> Interactions:
     for column in roles.values():
         if column not in schema.names:
             raise DataError(f"{path}: no column {column!r} (columns: {', '.join(schema.names)})")
-    vocabs = {
-        role: _Vocab()
-        for role in ("user", "item")
-        if pa.types.is_string(schema.field(roles[role]).type)
-        or pa.types.is_large_string(schema.field(roles[role]).type)
-    }
+        if schema.names.count(column) > 1:
+            raise DataError(f"{path}: the column {column!r} appears {schema.names.count(column)} times")
+
+    def as_strings(role: str) -> bool:
+        kind = schema.field(roles[role]).type
+        if pa.types.is_dictionary(kind):  # e.g. a pandas categorical
+            kind = kind.value_type
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return True
+        if not pa.types.is_integer(kind):
+            return False
+        return string_ids or (kind == pa.uint64() and _above_int64(parquet, roles[role]))
+
+    vocabs = {role: _Vocab() for role in ("user", "item") if as_strings(role)}
     parts: dict[str, list[np.ndarray]] = {role: [] for role in roles}
     row = 0  # rows before this batch
     columns = list(dict.fromkeys(roles.values()))
@@ -1023,6 +1164,11 @@ def _parquet_values(
         first = int(np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False))[0])
         raise DataError(f"{path}: row {row + first + 1}: {name} is missing")
     if role in vocabs:
+        if not pa.types.is_string(kind):
+            column = pc.cast(column, pa.string())  # integers as written (or above int64); categoricals
+        blank = pc.match_substring_regex(column, r"^\s*$").to_numpy(zero_copy_only=False)
+        if blank.any():
+            raise DataError(f"{path}: row {row + int(np.flatnonzero(blank)[0]) + 1}: {name} is empty")
         return vocabs[role].encode(column)
     if role in ("user", "item"):
         if pa.types.is_integer(kind):
@@ -1032,11 +1178,17 @@ def _parquet_values(
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
             raise DataError(f"{path}: column {name!r} has type {kind}; expected numbers")
         values = column.to_numpy().astype(np.float64, copy=False)
-        bad = np.flatnonzero(~np.isfinite(values))
+        bad = np.flatnonzero(~(np.abs(values) < _FLOAT32_LIMIT))
         if len(bad):
             first = int(bad[0])
-            raise DataError(f"{path}: row {row + first + 1}: {name} is not finite: {values[first]}")
+            why = "is not finite" if not np.isfinite(values[first]) else "is too large (beyond float32's ±3.4e38)"
+            raise DataError(f"{path}: row {row + first + 1}: {name} {why}: {values[first]}")
         return values.astype(np.float32)
+    if kind == pa.uint64():
+        values = column.to_numpy()
+        if len(values) and values.max() >= 2**63:
+            first = int(np.flatnonzero(values >= 2**63)[0])
+            raise DataError(f"{path}: row {row + first + 1}: {name} {values[first]} is beyond int64 seconds")
     if pa.types.is_integer(kind):
         return column.to_numpy().astype(np.int64, copy=False)
     if pa.types.is_timestamp(kind):
@@ -1046,6 +1198,15 @@ def _parquet_values(
     raise DataError(
         f"{path}: column {name!r} has type {kind}; expected seconds, timestamps or dates"
     )
+
+
+def _above_int64(parquet, name: str) -> bool:
+    """Whether a uint64 column of a Parquet file holds a value above 2**63 - 1 (read once, that column only)."""
+    for batch in parquet.iter_batches(batch_size=1 << 20, columns=[name]):
+        top = pc.max(batch.column(0)).as_py()
+        if top is not None and top >= 2**63:
+            return True
+    return False
 
 
 READERS: dict[str, Callable[..., Interactions]] = {

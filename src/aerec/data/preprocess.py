@@ -16,12 +16,13 @@ from counting twice and from entering the binary matrix as a 2.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from aerec.data.interactions import Interactions
-from aerec.errors import DataError
+from aerec.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,13 @@ class Filters:
     min_item_users: int = 0
     min_user_items: int = 5
     dedupe: bool = True
+
+    def __post_init__(self) -> None:
+        if self.value_above is not None and not math.isfinite(self.value_above):
+            raise ConfigError(f"value_above={self.value_above}: must be a finite number or None")
+        for name in ("min_item_users", "min_user_items"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)}: must be at least 0")
 
     def describe(self) -> str:
         parts = []

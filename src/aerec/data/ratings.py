@@ -55,7 +55,7 @@ import aerec
 from aerec.atomic import atomic_dir
 from aerec.data.interactions import Interactions
 from aerec.data.prepare import file_record, item_table
-from aerec.data.prepared import load_csr, protocol_kind, read_manifest
+from aerec.data.prepared import load_csr, load_items, load_table, protocol_kind, read_manifest
 from aerec.data.preprocess import Filters, preprocess
 from aerec.errors import DataError
 
@@ -164,12 +164,10 @@ class RatingsDataset:
         kind = protocol_kind(manifest)
         if kind != KIND:
             raise DataError(f"{path}: prepared with the {kind} protocol, not explicit ratings (prepare it with --protocol ratings)")
-        try:
-            parts = [load_csr(path / f"{name}.npz") for name in ("train", "validation", "test")]
-            items = pd.read_parquet(path / "items.parquet")
-            users = pd.read_parquet(path / "users.parquet")["user_id"].to_numpy()
-        except (OSError, ValueError, KeyError) as e:
-            raise DataError(f"{path}: cannot read ratings dataset ({e})") from None
+        items = load_items(path / "items.parquet")
+        users = load_table(path / "users.parquet", ("user_id",))["user_id"].to_numpy()
+        shape = (len(users), len(items))  # every part: the users of users.parquet x the items of items.parquet
+        parts = [load_csr(path / f"{name}.npz", shape=shape) for name in ("train", "validation", "test")]
         return cls(*parts, items, users, manifest)
 
 

@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from aerec.data.interactions import Interactions
 from aerec.data.prepared import Fold
-from aerec.errors import DataError
+from aerec.errors import ConfigError, DataError
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,14 @@ class SplitParams:
     seed: int = 98765
     test_prop: float = 0.2
     min_fold_items: int = 5
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.test_prop < 1.0:  # 0 leaves nothing to find; NaN fails too
+            raise ConfigError(f"test_prop={self.test_prop}: must be in (0, 1)")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed={self.seed}: must be in 0..2**32 - 1 (NumPy's legacy generator)")
+        if self.min_fold_items < 0:
+            raise ConfigError(f"min_fold_items={self.min_fold_items}: must be at least 0")
 
 
 @dataclass

@@ -199,8 +199,7 @@ def generate(config: SyntheticConfig) -> Synthetic:
         return sp.csr_matrix(np.broadcast_to(weight, (len(user), n_items)))
 
     # Step 4: how many distinct items each user wants, and how many of them are noise.
-    available = _union_sizes(user_groups, by_group)
-    cap = np.maximum(np.minimum(n_items // 2, available), c.min_user_interactions)
+    available, cap = _user_caps(c, user_groups, by_group)
     activity = np.exp(c.activity_sigma * rng.standard_normal(n_users))
     want = _scale_to_total(activity, c.min_user_interactions, cap, c.interactions)
     want_noise = rng.binomial(want, c.noise)
@@ -251,6 +250,28 @@ def generate(config: SyntheticConfig) -> Synthetic:
         items=_item_frame(item_groups),
     )
     return Synthetic(interactions=interactions, item_groups=item_groups, user_groups=user_groups)
+
+
+def interaction_bounds(config: SyntheticConfig) -> tuple[int, int]:
+    """The fewest and the most interactions :func:`generate` can give ``config``'s users (before step 7's coverage).
+
+    Fewest: every user at ``min_user_interactions``; most: every user at their
+    cap ``cap_u`` of step 4, which depends on the groups drawn in steps 1-2
+    (drawn here exactly as :func:`generate` draws them). An ``interactions``
+    outside these bounds cannot be met: :func:`generate` then clips every user
+    to their bound and gives fewer (or more) than asked.
+    """
+    rng = np.random.default_rng(config.seed)
+    item_groups = _memberships(rng, config.items, config.groups, config.groups_per_item)
+    user_groups = _memberships(rng, config.users, config.groups, config.groups_per_user)
+    _, cap = _user_caps(config, user_groups, item_groups.T.tocsr())
+    return config.users * config.min_user_interactions, int(cap.sum())
+
+
+def _user_caps(c: SyntheticConfig, user_groups: sp.csr_matrix, by_group: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4: the items in each user's groups, and ``cap_u = max(min(items // 2, those), min_user_interactions)``."""
+    available = _union_sizes(user_groups, by_group)
+    return available, np.maximum(np.minimum(c.items // 2, available), c.min_user_interactions)
 
 
 def group_recovery(true_groups: sp.spmatrix, found_groups: sp.spmatrix) -> float:

@@ -25,10 +25,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from aerec.data.prepared import Fold
-from aerec.errors import ConfigError
+from aerec.errors import ConfigError, DataError
 from aerec.fit_options import OPTION_FIELDS, FitOptions
 from aerec.metrics import as_numpy_scores, topk_items
 from aerec.options import build_config
+from aerec.validate import checked_csr
 
 
 class Model(ABC):
@@ -176,7 +177,14 @@ class Recommender(Model):
         X = self._check_training(X)
         self.n_items_ = X.shape[1]
         self.fit_info_ = {}
-        self._fit(X, validation=validation, **inputs)
+        try:
+            self._fit(X, validation=validation, **inputs)
+        except MemoryError:
+            raise ConfigError(f"{self.name}: not enough memory for this configuration on {X.shape[0]:,} users x {X.shape[1]:,} items") from None
+        except RuntimeError as e:  # torch's allocators: "can't allocate memory", "CUDA out of memory"
+            if "allocate" not in str(e) and "out of memory" not in str(e):
+                raise
+            raise ConfigError(f"{self.name}: not enough memory for this configuration on {X.shape[0]:,} users x {X.shape[1]:,} items ({str(e).splitlines()[0][:200]})") from None
         return self
 
     @abstractmethod
@@ -247,6 +255,18 @@ def csr_state(prefix: str, X: sp.csr_matrix) -> dict[str, np.ndarray]:
 
 
 def csr_from_state(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
-    """The inverse of :func:`csr_state`."""
-    shape = tuple(int(v) for v in state[f"{prefix}shape"])
-    return sp.csr_matrix((np.asarray(state[f"{prefix}data"], dtype=np.float32), state[f"{prefix}indices"], state[f"{prefix}indptr"]), shape=shape)
+    """The inverse of :func:`csr_state`, every array checked first (:func:`aerec.validate.check_csr`: float
+    values, indices in range); a misfit is a :class:`~aerec.errors.DataError` naming the array."""
+    for part in ("indptr", "indices", "data", "shape"):
+        if f"{prefix}{part}" not in state:
+            raise DataError(f"{prefix}{part}: missing (the saved state has no such array)")
+    arrays = [state[f"{prefix}{part}"] for part in ("indptr", "indices", "data", "shape")]
+    return checked_csr(*arrays, "", prefix=prefix, data_kind="f", dtype=np.float32)
+
+
+def square_csr_from_state(prefix: str, state: dict[str, np.ndarray]) -> sp.csr_matrix:
+    """:func:`csr_from_state` for an items x items matrix (ItemKNN's similarities, SLIM's weights)."""
+    W = csr_from_state(prefix, state)
+    if W.shape[0] != W.shape[1]:
+        raise DataError(f"{prefix}shape: is {W.shape} (expected a square items x items matrix)")
+    return W

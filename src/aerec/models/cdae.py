@@ -78,6 +78,7 @@ from aerec.data.prepared import Fold
 from aerec.models.layers import DenseLayer, dropout_sparse
 from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
+from aerec.validate import get_array
 
 CDAE_LOSSES = ("weighted_square", "logistic")
 
@@ -187,6 +188,7 @@ class CDAE(TorchRecommender):
         return logits.float().cpu().numpy()
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.n_users_, self.n_items_ = state["user_vectors"].shape[0], state["decoder.bias"].shape[0]
+        self.n_users_ = get_array(state, "user_vectors", ndim=2).shape[0]
+        self.n_items_ = get_array(state, "decoder.bias", ndim=1).shape[0]  # the rest is checked against the network built
         self._build(self.device)
         self._load_module_state(state)

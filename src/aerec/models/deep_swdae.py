@@ -85,11 +85,12 @@ from torch import nn
 from aerec.batches import DeviceCSR, SparseBatch
 from aerec.checks import at_least, check, fraction, one_of
 from aerec.data.prepared import Fold
-from aerec.errors import ConfigError
+from aerec.errors import ConfigError, DataError
 from aerec.models.layers import BACKENDS, Structure, StructuredLayer, dropout_dense, dropout_sparse
 from aerec.models.losses import LOSSES, reconstruction_loss
 from aerec.models.torch_base import DAEModule, TorchRecommender, layer_backend
 from aerec.training import TrainConfig, train
+from aerec.validate import get_array
 
 
 @dataclass
@@ -321,15 +322,26 @@ class DeepSwDAE(TorchRecommender):
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         levels = sorted(int(m.group(1)) for k in state if (m := re.fullmatch(r"layer(\d+)\.item_groups", k)))
-        if levels != list(range(len(levels))) or not levels:
-            raise ConfigError(f"deep-swdae: the saved state has no consecutive layer<l>.item_groups (found layers {levels})")
+        widths = tuple(int(k) for k in self.config.n_groups)
+        if levels != list(range(len(widths))):
+            raise DataError(f"layer<l>.item_groups: found layers {levels} (expected layer0 to layer{len(widths) - 1}, one per width of n_groups = {widths})")
         device = self.device
         encoders, decoders = [], []
+        n_in = None  # the width below the layer: its items
         for level in levels:
-            K = state[f"encoders.{level}.bias"].shape[0]
-            enc, dec = self._layer(state[f"layer{level}.item_groups"], K, level, device)
+            K = get_array(state, f"encoders.{level}.bias", ndim=1).shape[0]
+            if K != widths[level]:
+                raise DataError(f"encoders.{level}.bias: has {K} entries (expected {widths[level]}, layer {level}'s width in the config's n_groups)")
+            groups = get_array(state, f"layer{level}.item_groups", kind="i", ndim=2, low=0, high=K)  # (n_in, R)
+            if n_in is not None and groups.shape[0] != n_in:
+                raise DataError(f"layer{level}.item_groups: has {groups.shape[0]} rows (expected {n_in}, the width of layer {level - 1})")
+            try:
+                enc, dec = self._layer(groups, K, level, device)
+            except ValueError as e:  # Structure's checks: a unit listing a group twice
+                raise DataError(f"layer{level}.item_groups: {e}") from None
             encoders.append(enc)
             decoders.append(dec)
+            n_in = K
         self.n_items_ = state["layer0.item_groups"].shape[0]
         self.device_ = device
         self.module_ = self._stack(encoders, decoders, device)

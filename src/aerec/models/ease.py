@@ -32,9 +32,11 @@ from tqdm.auto import tqdm
 
 from aerec.checks import at_least, check, one_of
 from aerec.data.prepared import Fold
-from aerec.device import resolve_dtype, torch_csr
+from aerec.device import check_memory, resolve_dtype, torch_csr
+from aerec.errors import DataError
 from aerec.models.base import Recommender
 from aerec.protocol import validation_ndcg
+from aerec.validate import get_array
 
 
 @dataclass
@@ -74,6 +76,8 @@ class EASE(Recommender):
     def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
         cfg = self.config
         device, dtype = self.device, resolve_dtype(cfg.dtype)
+        m = X.shape[1]
+        check_memory(3 * m * m * torch.finfo(dtype).bits // 8, device, f"ease: {m:,} x {m:,} item-item matrices (Gram, its factor, the weights)")
         G = gram(X, device, dtype)  # (items, items)
         if cfg.l2 is None and validation is not None:
             self._search_l2(G, X, validation)
@@ -121,8 +125,14 @@ class EASE(Recommender):
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         device = self.device
-        self.B_ = torch.from_numpy(np.ascontiguousarray(state["B"])).to(device)
-        self.l2_ = float(np.asarray(state["l2"]).reshape(-1)[0])
+        B = get_array(state, "B", ndim=2)  # (items, items)
+        if B.shape[0] != B.shape[1]:
+            raise DataError(f"B: has shape {B.shape} (expected a square items x items matrix)")
+        l2 = get_array(state, "l2")
+        if l2.size != 1:
+            raise DataError(f"l2: has shape {l2.shape} (expected one number)")
+        self.B_ = torch.from_numpy(np.ascontiguousarray(B)).to(device)
+        self.l2_ = float(l2.reshape(-1)[0])
         self.n_items_ = self.B_.shape[0]
 
 

@@ -22,6 +22,7 @@ from aerec.models.layers import DenseLayer
 from aerec.models.losses import LOSSES, OUTPUT_BIASES
 from aerec.models.torch_base import DAEModule, TorchRecommender
 from aerec.training import TrainConfig
+from aerec.validate import get_array
 
 
 @dataclass
@@ -90,7 +91,7 @@ class FCDAE(TorchRecommender):
                 own[name].copy_(value)
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.n_items_ = state["decoder.bias"].shape[0]
+        self.n_items_ = get_array(state, "decoder.bias", ndim=1).shape[0]  # the rest is checked against the network built
         self._build(self.device)
         self._load_module_state(state)
 

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from aerec.data.prepared import Fold
 from aerec.errors import ConfigError
-from aerec.models.base import Recommender, csr_from_state, csr_state
+from aerec.models.base import Recommender, csr_state, square_csr_from_state
 
 
 @dataclass
@@ -86,5 +86,5 @@ class ItemKNN(Recommender):
         return csr_state("S_", self.S_)
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.S_ = csr_from_state("S_", state)
+        self.S_ = square_csr_from_state("S_", state)
         self.n_items_ = self.S_.shape[0]

@@ -76,6 +76,7 @@ paper is silent:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,10 +86,11 @@ from torch import nn
 
 from aerec.batches import SparseBatch
 from aerec.checks import at_least, check, fraction
-from aerec.errors import ConfigError
+from aerec.errors import ConfigError, DataError
 from aerec.models.layers import dropout_sparse, sparse_batch_mm
 from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
+from aerec.validate import get_array
 
 
 @dataclass
@@ -235,8 +237,10 @@ class _MultModel(TorchRecommender):
         raise NotImplementedError
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        last = max(int(k.split(".")[1]) for k in state if k.startswith("biases."))
-        self.n_items_ = state[f"biases.{last}"].shape[0]
+        layers = [int(m.group(1)) for k in state if (m := re.fullmatch(r"biases\.(\d+)", k))]
+        if not layers:
+            raise DataError("biases.<n>: missing (the saved state has no layer biases)")
+        self.n_items_ = get_array(state, f"biases.{max(layers)}", ndim=1).shape[0]  # the rest is checked against the network built
         self._build(self.device)
         self._load_module_state(state)
 

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from aerec.data.prepared import Fold
 from aerec.models.base import Recommender
+from aerec.validate import get_array
 
 
 @dataclass
@@ -35,5 +36,5 @@ class Popularity(Recommender):
         return {"counts": self.counts_}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.counts_ = np.asarray(state["counts"], dtype=np.float32)
+        self.counts_ = np.asarray(get_array(state, "counts", ndim=1), dtype=np.float32)  # (items,)
         self.n_items_ = len(self.counts_)

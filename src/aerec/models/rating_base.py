@@ -41,8 +41,10 @@ from aerec.fit_options import FitOptions
 from aerec.models.base import Model, csr_from_state, csr_state
 from aerec.models.layers import sparse_batch_mm
 from aerec.models.spectra import spectra_monitor
+from aerec.models.torch_base import module_arrays
 from aerec.protocol import validation_rmse
 from aerec.training import train
+from aerec.validate import get_array
 
 
 class RatingRecommender(Model):
@@ -122,10 +124,13 @@ class RatingRecommender(Model):
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         """Restore what :meth:`state_dict` returned."""
-        self.global_mean_ = float(state["ratings.mean"][0])
-        self.rating_range_ = tuple(float(v) for v in state["ratings.range"])
-        self.known_users_ = state["ratings.known_users"].astype(bool)
-        self.known_items_ = state["ratings.known_items"].astype(bool)
+        self.global_mean_ = float(get_array(state, "ratings.mean", shape=(1,))[0])
+        lo, hi = (float(v) for v in get_array(state, "ratings.range", shape=(2,)))
+        if lo > hi:
+            raise DataError(f"ratings.range: is [{lo}, {hi}] (expected lowest <= highest)")
+        self.rating_range_ = (lo, hi)
+        self.known_users_ = get_array(state, "ratings.known_users", kind="b", ndim=1).astype(bool)
+        self.known_items_ = get_array(state, "ratings.known_items", kind="b", ndim=1).astype(bool)
         self.n_users_, self.n_items_ = len(self.known_users_), len(self.known_items_)
         self._load_state_dict({k: v for k, v in state.items() if not k.startswith("ratings.")})
 
@@ -208,9 +213,11 @@ class TorchRatingRecommender(RatingRecommender):
     def _load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.inputs_ = csr_from_state("inputs.", state)
         shape = self.inputs_.shape
+        want = (self.n_users_, self.n_items_) if self.rows == "users" else (self.n_items_, self.n_users_)
+        if shape != want:
+            raise DataError(f"inputs.shape: is {shape} (expected {want}, from ratings.known_users and ratings.known_items)")
         self._build(shape, self.global_mean_, self.device)
-        weights = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items() if not k.startswith("inputs.")}
-        self.module_.load_state_dict(weights)
+        self.module_.load_state_dict(module_arrays(self.module_, {k: v for k, v in state.items() if not k.startswith("inputs.")}))
         self.module_.eval()
 
 

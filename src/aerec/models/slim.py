@@ -43,7 +43,7 @@ from tqdm.auto import tqdm
 
 from aerec.data.prepared import Fold
 from aerec.errors import BudgetExceeded, ConfigError
-from aerec.models.base import Recommender, csr_from_state, csr_state
+from aerec.models.base import Recommender, csr_state, square_csr_from_state
 
 
 @dataclass
@@ -127,7 +127,7 @@ class SLIM(Recommender):
         return csr_state("W_", self.W_)
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.W_ = csr_from_state("W_", state)
+        self.W_ = square_csr_from_state("W_", state)
         self.n_items_ = self.W_.shape[1]
 
 

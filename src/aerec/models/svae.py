@@ -70,6 +70,7 @@ from aerec.checks import at_least, check
 from aerec.models.multvae import kl_weight
 from aerec.models.torch_base import TorchRecommender
 from aerec.training import TrainConfig
+from aerec.validate import get_array
 
 
 @dataclass
@@ -257,6 +258,6 @@ class SVAE(TorchRecommender):
         return logits.float().cpu().numpy()
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.n_items_ = state["item_embedding.weight"].shape[0]
+        self.n_items_ = get_array(state, "item_embedding.weight", ndim=2).shape[0]  # the rest is checked against the network built
         self._build(self.device)
         self._load_module_state(state)

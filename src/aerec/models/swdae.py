@@ -43,13 +43,14 @@ import torch
 from aerec.checks import at_least, check, fraction, one_of
 from aerec.data.prepared import Fold
 from aerec.device import resolve_device
-from aerec.errors import ConfigError
+from aerec.errors import ConfigError, DataError
 from aerec.fit_options import FitOptions
 from aerec.models.layers import BACKENDS, Structure, StructuredLayer
 from aerec.models.losses import LOSSES, OUTPUT_BIASES
 from aerec.models.torch_base import DAEModule, TorchRecommender, layer_backend
 from aerec.structure.groups import ItemGroups
 from aerec.training import TrainConfig
+from aerec.validate import get_array
 
 
 @dataclass
@@ -125,6 +126,7 @@ class SwDAE(TorchRecommender):
 
         wanted = self.grouping(X.shape[1])
         device = self.device
+        self._check_fit_memory(X.shape[0], device)
         if groups is None:
             groups = learn_groups(X, **wanted, progress=self.options_.progress)
             source = "learned"
@@ -198,6 +200,13 @@ class SwDAE(TorchRecommender):
         return {**super().state_dict(), "item_groups": self.module_.encoder.structure.groups.cpu().numpy()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.n_items_ = state["item_groups"].shape[0]
-        self._build(state["item_groups"], self.device)
+        K = get_array(state, "encoder.bias", ndim=1).shape[0]
+        if K != self.config.n_groups:
+            raise DataError(f"encoder.bias: has {K} entries (expected n_groups = {self.config.n_groups}, the config's)")
+        groups = get_array(state, "item_groups", kind="i", ndim=2, low=0, high=K)  # (items, R)
+        self.n_items_ = groups.shape[0]
+        try:
+            self._build(groups, self.device)
+        except ValueError as e:  # Structure's checks: an item listing a group twice
+            raise DataError(f"item_groups: {e}") from None
         self._load_module_state({k: v for k, v in state.items() if k != "item_groups"})

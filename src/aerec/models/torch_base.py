@@ -18,13 +18,15 @@ from torch import nn
 
 from aerec.batches import SparseBatch, csr_to_batch
 from aerec.data.prepared import Fold
-from aerec.errors import ConfigError
+from aerec.device import check_memory
+from aerec.errors import ConfigError, DataError
 from aerec.models.base import Recommender
 from aerec.models.layers import BACKENDS, dropout_dense, dropout_sparse, resolve_backend
 from aerec.models.losses import LOSSES, popularity_bias, reconstruction_loss
 from aerec.models.spectra import spectra_monitor
 from aerec.protocol import validation_ndcg
 from aerec.training import train
+from aerec.validate import check_array
 
 
 def layer_backend(backend: str, device: torch.device) -> str:
@@ -86,10 +88,22 @@ class TorchRecommender(Recommender):
 
     def _fit(self, X: sp.csr_matrix, *, validation: Fold | None = None) -> None:
         device = self.device
+        self._check_fit_memory(X.shape[0], device)
         self._build(device)
         self._start_output_bias(X)
         training = self._train(X, validation, device)
         self.fit_info_ = {"training": training, "parameters": self.n_parameters()}
+
+    def _check_fit_memory(self, n_users: int, device: torch.device) -> None:
+        """Refuse, from the shapes and before allocating, a model whose training cannot fit on ``device``: the
+        parameters (``describe()``'s cost) four times over (weights, gradients, Adam's two moments) and a batch's
+        dense ``(batch, items)`` activations a few times over. Models without cost facts are not estimated."""
+        cost = self.describe().get("cost")
+        if not cost:
+            return
+        batch = min(self.config.batch_size, n_users)
+        need = 16 * cost["parameters"] + 16 * batch * self.n_items_
+        check_memory(need, device, f"{self.name}: training {cost['parameters']:,} parameters on {self.n_items_:,} items")
 
     def _start_output_bias(self, X: sp.csr_matrix) -> None:
         """Set the decoder bias as the config's ``output_bias`` says (models without that field: left as built)."""
@@ -117,5 +131,24 @@ class TorchRecommender(Recommender):
         return {k: v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
 
     def _load_module_state(self, state: dict[str, np.ndarray]) -> None:
-        self.module_.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()})
+        self.module_.load_state_dict(module_arrays(self.module_, state))
         self.module_.eval()
+
+
+def module_arrays(module: nn.Module, state: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """``state`` as tensors for ``module.load_state_dict``, checked against the module just built: exactly its arrays,
+    each of its shape, floating (and finite) where the module's is, boolean where it is boolean, integer where integer.
+    A misfit is a :class:`~aerec.errors.DataError` naming the array (torch would copy an integer array into a float
+    parameter without a word)."""
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    if missing:
+        raise DataError(f"{missing[0]}: missing (the saved state has no such array; the network needs {len(expected)})")
+    unknown = [k for k in state if k not in expected]
+    if unknown:
+        raise DataError(f"{unknown[0]}: not an array of this network (expected {', '.join(list(expected)[:6])}{', ...' if len(expected) > 6 else ''})")
+    out = {}
+    for key, t in expected.items():
+        kind = "f" if t.is_floating_point() else "b" if t.dtype == torch.bool else "i"
+        out[key] = torch.from_numpy(np.ascontiguousarray(check_array(state[key], key, kind=kind, shape=tuple(t.shape))))
+    return out

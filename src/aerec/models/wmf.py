@@ -31,8 +31,10 @@ import scipy.sparse as sp
 import torch
 
 from aerec.data.prepared import Fold
+from aerec.checks import at_least, check, one_of
 from aerec.errors import ConfigError, DataError
 from aerec.models.base import Recommender
+from aerec.validate import get_array
 
 SOLVERS = ("cg", "cholesky")
 
@@ -82,7 +84,9 @@ class WMF(Recommender):
 
         X = _canonical(X, "wmf: training matrix")
         C = X.copy()
-        C.data = (1.0 + cfg.alpha * C.data).astype(np.float32)  # c_ui, given to implicit as the confidence
+        C.data = (1.0 + cfg.alpha * C.data.astype(np.float64)).astype(np.float32)  # c_ui, given to implicit as the confidence
+        if not np.isfinite(C.data).all():
+            raise ConfigError(f"wmf: alpha={cfg.alpha:g}: the confidences 1 + alpha x overflow float32 (largest x: {X.data.max():g})")
         with threadpool_limits(1, "blas"):  # implicit parallelises over rows itself (and warns otherwise)
             als = AlternatingLeastSquares(
                 factors=cfg.factors,
@@ -94,7 +98,10 @@ class WMF(Recommender):
                 num_threads=cfg.num_threads,
                 random_state=self.options_.seed,
             )
-            als.fit(C, show_progress=self.options_.progress)
+            try:
+                als.fit(C, show_progress=self.options_.progress)
+            except Exception as e:  # implicit's ModelFitError (NaN factors) and its other numerical failures
+                raise DataError(f"wmf: ALS failed ({type(e).__name__}: {' '.join(str(e).split())[:200]}); lower alpha or raise regularization") from None
         self.user_factors_ = np.asarray(als.user_factors, dtype=np.float32)  # (train users, f), never used to score
         self.Y_ = torch.from_numpy(np.ascontiguousarray(als.item_factors, dtype=np.float32)).to(self.device)  # (items, f)
 
@@ -111,7 +118,9 @@ class WMF(Recommender):
         return {"item_factors": self.Y_.cpu().numpy()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        Y = np.ascontiguousarray(state["item_factors"], dtype=np.float32)
+        Y = np.ascontiguousarray(get_array(state, "item_factors", ndim=2), dtype=np.float32)  # (items, f)
+        if Y.shape[1] < 1:
+            raise DataError(f"item_factors: has shape {Y.shape} (expected at least one factor per item)")
         self.Y_ = torch.from_numpy(Y).to(self.device)
         self.n_items_ = Y.shape[0]
 
@@ -171,9 +180,5 @@ def _canonical(X: sp.spmatrix, what: str) -> sp.csr_matrix:
 
 
 def _check_config(cfg: WMFConfig) -> None:
-    if cfg.factors < 1 or cfg.iterations < 1:
-        raise ConfigError(f"wmf: factors and iterations must be positive, got {cfg.factors} and {cfg.iterations}")
-    if cfg.alpha < 0 or cfg.regularization < 0:
-        raise ConfigError(f"wmf: alpha and regularization must be nonnegative, got {cfg.alpha} and {cfg.regularization}")
-    if cfg.solver not in SOLVERS:
-        raise ConfigError(f"wmf: solver {cfg.solver!r}: choose one of {', '.join(SOLVERS)}")
+    check(cfg, factors=at_least(1, 100_000), alpha=at_least(0.0), regularization=at_least(0.0), iterations=at_least(1, 1_000_000),
+          solver=one_of(*SOLVERS), num_threads=at_least(0, 4096))  # fmt: skip

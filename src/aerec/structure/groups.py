@@ -422,6 +422,8 @@ def _check_params(p: GroupingParams, *, n_users: int, n_items: int, n_active: in
         raise ConfigError(f"algorithm={p.algorithm!r}: choose one of {', '.join(ALGORITHMS)}")
     if p.normalize not in NORMALIZATIONS:
         raise ConfigError(f"normalize={p.normalize!r}: choose one of {', '.join(NORMALIZATIONS)}")
+    if not 0 <= p.seed <= 2**63 - 2**16:  # torch's generators take signed 64-bit seeds
+        raise ConfigError(f"seed={p.seed}: must lie in [0, 2^63 - 2^16]")
     k, r, f = p.n_groups, p.overlap, p.n_components
     if k < 2:
         raise ConfigError(f"K={k}: at least 2 groups are needed (R must be at least 1 and smaller than K)")
