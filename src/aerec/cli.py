@@ -614,6 +614,7 @@ def _is_rating_run(args) -> bool:
     except (OSError, ValueError):
         meta = None
     name = meta.get("model") if isinstance(meta, dict) else None
+    name = name if isinstance(name, str) else None  # a damaged model.json: load_model says what is wrong
     return (name in MODELS and MODELS[name].task == "rating") or _protocol_of(args.data) == "ratings"
 
 

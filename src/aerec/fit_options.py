@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from aerec.checks import at_least, check, one_of
 
@@ -53,6 +53,8 @@ class FitOptions:
         track_spectra: record, after every epoch, each weight matrix's spectral norm and stable
             rank and the generalization bound of Sec. 5.5 (Figure 4; costs an ARPACK solve per matrix).
     """
+
+    WIDE_FIELDS: ClassVar[tuple[str, ...]] = ("seed",)  # seeds up to MAX_SEED (aerec.options.build_config)
 
     device: str = "auto"
     seed: int = 0

@@ -51,10 +51,17 @@ def typed_values(config_class: type, values: dict, where: str = "") -> dict:
     unknown = sorted(set(values) - set(names))
     if unknown:
         raise ConfigError(f"{where}unknown field(s) {', '.join(unknown)} of {config_class.__name__}; known: {', '.join(sorted(names))}")
-    return {name: _typed(values[name], hints[name], name, where) for name in names if name in values}
+    wide = getattr(config_class, "WIDE_FIELDS", ())
+    return {name: _typed(values[name], hints[name], name, where, wide) for name in names if name in values}
 
 
-def _typed(value: Any, tp: Any, name: str, where: str) -> Any:
+#: The largest magnitudes a config field may take (a field named in the class's ``WIDE_FIELDS`` may exceed MAX_INT):
+#: beyond them, sizes overflow the 32-bit integers of the kernels underneath and rates overflow float32.
+MAX_INT = 2**31 - 1
+MAX_FLOAT = 1e15
+
+
+def _typed(value: Any, tp: Any, name: str, where: str, wide: tuple[str, ...] = ()) -> Any:
     args = typing.get_args(tp)
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
@@ -65,7 +72,7 @@ def _typed(value: Any, tp: Any, name: str, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}{name}={value!r}: expected a list")
         inner = args[0] if args else Any
-        return tuple(_typed(v, inner, name, where) for v in value)
+        return tuple(_typed(v, inner, name, where, wide) for v in value)
     ok = {
         bool: lambda v: isinstance(v, bool),
         int: lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool),
@@ -77,8 +84,12 @@ def _typed(value: Any, tp: Any, name: str, where: str) -> Any:
     if tp is float:
         if not math.isfinite(float(value)):
             raise ConfigError(f"{where}{name}={value!r}: must be a finite number")
+        if abs(float(value)) > MAX_FLOAT:
+            raise ConfigError(f"{where}{name}={value!r}: must lie within ±{MAX_FLOAT:g}")
         return float(value)
     if tp is int:
+        if abs(int(value)) > MAX_INT and name not in wide:
+            raise ConfigError(f"{where}{name}={value!r}: must lie within ±{MAX_INT:,}")
         return int(value)
     return value
 

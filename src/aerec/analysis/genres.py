@@ -147,8 +147,14 @@ def analyse(item_groups: np.ndarray, n_units: int, genres: pd.Series | list, *, 
     """Ours and the random baseline (mean and s.d. over ``shuffles`` shuffles with seeds ``seed, seed+1, ...``)."""
     if shuffles < 1:
         raise AerecError(f"--shuffles {shuffles}: need at least 1")
+    if shuffles > 100_000:
+        raise AerecError(f"--shuffles {shuffles}: at most 100,000")
     if top < 1:
         raise AerecError(f"--top {top}: need at least 1")
+    if seed < 0:
+        raise AerecError(f"--seed {seed}: must be at least 0")
+    if min_size < 0:
+        raise AerecError(f"--min-size {min_size}: must be at least 0")
     M, names = genre_matrix(genres)
     if not names:
         raise AerecError("the items have no genres (ml-1m's movies.dat and ml-100k's u.item have them)")

@@ -181,7 +181,9 @@ class Recommender(Model):
             self._fit(X, validation=validation, **inputs)
         except MemoryError:
             raise ConfigError(f"{self.name}: not enough memory for this configuration on {X.shape[0]:,} users x {X.shape[1]:,} items") from None
-        except RuntimeError as e:  # torch's allocators: "can't allocate memory", "CUDA out of memory"
+        except RuntimeError as e:  # torch's allocators: "can't allocate memory", "CUDA out of memory"; float32 overflow
+            if "overflow" in str(e):
+                raise DataError(f"{self.name}: fitting overflowed float32 ({str(e).splitlines()[0][:160]}); lower the learning rate or the penalties") from None
             if "allocate" not in str(e) and "out of memory" not in str(e):
                 raise
             raise ConfigError(f"{self.name}: not enough memory for this configuration on {X.shape[0]:,} users x {X.shape[1]:,} items ({str(e).splitlines()[0][:200]})") from None
