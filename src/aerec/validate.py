@@ -63,7 +63,7 @@ def check_array(
     kinds, words = KINDS[kind]
     if a.dtype.kind not in kinds:
         raise DataError(f"{where}: has dtype {a.dtype} (expected {words} values)")
-    if kind == "f" and a.dtype.kind == "f" and a.dtype not in (np.float32, np.float64):
+    if a.dtype.kind == "f" and a.dtype not in (np.float32, np.float64):
         raise DataError(f"{where}: has dtype {a.dtype} (expected float32 or float64, as aerec writes)")
     if shape is not None:
         ndim = len(shape)
