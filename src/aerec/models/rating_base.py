@@ -41,6 +41,7 @@ from aerec.fit_options import FitOptions
 from aerec.models.base import Model, csr_from_state, csr_state
 from aerec.models.layers import sparse_batch_mm
 from aerec.models.spectra import spectra_monitor
+from aerec.models.torch_base import check_training_memory
 from aerec.models.torch_base import module_arrays
 from aerec.protocol import validation_rmse
 from aerec.training import train
@@ -174,6 +175,7 @@ class TorchRatingRecommender(RatingRecommender):
         self.inputs_ = X
         device = self.device
         self._build(X.shape, self.global_mean_, device)
+        check_training_memory(self, X.shape[0], device)
         held_out = validation is not None and validation.nnz > 0  # without validation ratings: train every epoch, keep the last
         validate = (lambda: validation_rmse(self.predict, validation)) if held_out else None
         result = train(self.module_, X, self.config, device=device, options=self.options_, validate=validate, desc=self.name,

@@ -74,6 +74,16 @@ class DAEModule(nn.Module):
         return reconstruction_loss(self(batch), batch.dense(), self.loss_name)
 
 
+def check_training_memory(model, n_rows: int, device: torch.device) -> None:
+    """Refuse, before the first step, training that cannot fit: the built ``module_``'s gradients and Adam's two
+    moments, and a batch's activations, bounded by the batch times the widest side of every weight matrix."""
+    params = list(model.module_.parameters())
+    n = sum(p.numel() for p in params)
+    widths = sum(max(p.shape) for p in params if p.dim() >= 2) + model.n_items_
+    batch = min(model.config.batch_size, n_rows)
+    check_memory(4 * 3 * n + 4 * 4 * batch * widths, device, f"{model.name}: training {n:,} parameters in batches of {batch:,}")
+
+
 class TorchRecommender(Recommender):
     """Shared plumbing of the torch autoencoders: train ``module_`` with the generic loop, score, save.
 
@@ -113,6 +123,7 @@ class TorchRecommender(Recommender):
                 bias.copy_(torch.from_numpy(popularity_bias(X, self.config.loss)).to(bias.device))
 
     def _train(self, X: sp.csr_matrix, validation: Fold | None, device: torch.device) -> dict:
+        check_training_memory(self, X.shape[0], device)
         validate = None if validation is None else (lambda: validation_ndcg(self.score, validation))
         result = train(self.module_, X, self.config, device=device, options=self.options_, validate=validate, desc=self.name,
                        monitor=spectra_monitor(self.options_.track_spectra, self.module_, X.shape[0]))  # fmt: skip
