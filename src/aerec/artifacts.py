@@ -24,6 +24,7 @@ from safetensors.numpy import load_file, save_file
 import aerec
 from aerec.atomic import atomic_dir
 from aerec.data.prepared import load_items
+from aerec.device import is_allocation_error
 from aerec.errors import AerecError, ConfigError, DataError
 from aerec.fit_options import OPTION_FIELDS, FitOptions
 from aerec.models import MODELS
@@ -90,12 +91,10 @@ def load_model(path: str | Path, *, device: str | None = None) -> tuple[Recommen
         raise DataError(f"{weights}: {e}") from None
     except KeyError as e:
         raise DataError(f"{weights}: {e.args[0] if e.args else e}: missing (the saved state has no such array)") from None
-    except MemoryError:
-        raise DataError(f"{path}/model.json: its config asks for a model too large for this machine") from None
-    except RuntimeError as e:  # torch's allocators, for a config whose widths the saved arrays were not checked against
-        if "allocate" not in str(e) and "out of memory" not in str(e):
+    except (MemoryError, RuntimeError) as e:  # the allocators, for a config whose widths the saved arrays were not checked against
+        if not is_allocation_error(e):
             raise
-        raise DataError(f"{path}/model.json: its config asks for a model too large for this machine ({str(e).splitlines()[0][:160]})") from None
+        raise DataError(f"{path}/model.json: its config asks for a model too large for this machine ({type(e).__name__})") from None
     if model.n_items != len(items):
         raise DataError(f"{path / 'items.parquet'}: has {len(items)} rows (expected {model.n_items}, one per item of the model in {weights.name})")
     model.fit_info_ = meta.get("fit_info", {})

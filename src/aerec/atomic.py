@@ -20,6 +20,7 @@ at all, before a command starts its work.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -103,7 +104,7 @@ def remove_stale(target: str | os.PathLike) -> None:
     if not folder.is_dir():
         return
     for prefix in (f".{target.name}.tmp-", f".{target.name}.old-"):
-        for path in folder.glob(f"{glob_escape(prefix)}*"):
+        for path in folder.glob(f"{glob.escape(prefix)}*"):
             pid = path.name[len(prefix):].split("-")[0]
             if pid.isdigit() and _alive(int(pid)):
                 continue
@@ -112,10 +113,6 @@ def remove_stale(target: str | os.PathLike) -> None:
             else:
                 with contextlib.suppress(OSError):
                     path.unlink()
-
-
-def glob_escape(text: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def _alive(pid: int) -> bool:

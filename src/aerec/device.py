@@ -37,6 +37,11 @@ def available_memory(device: torch.device) -> int | None:
     return None
 
 
+def is_allocation_error(e: BaseException) -> bool:
+    """Whether ``e`` is an allocator's refusal (numpy's MemoryError; torch's "can't allocate memory", "CUDA out of memory")."""
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and ("allocate" in str(e) or "out of memory" in str(e)))
+
+
 def check_memory(need: float, device: torch.device, what: str) -> None:
     """Refuse, before allocating, a request of ``need`` bytes that ``device`` cannot hold: a one-line ConfigError."""
     have = available_memory(device)

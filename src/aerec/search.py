@@ -180,7 +180,7 @@ class SearchResult:
     test: dict[str, Any] | None
 
 
-def data_fingerprint(data: str | Path) -> str:
+def manifest_fingerprint(data: str | Path) -> str:
     """A hash of a prepared directory's manifest (its sources' checksums, the protocol, the counts; not its timings)."""
     import hashlib
 
@@ -202,7 +202,7 @@ def check_resume(out: str | Path, spec: SearchSpec) -> None:
     the first run. A changed grid, method or sweep is a legitimate resume.
     """
     out = Path(out)
-    fingerprint = data_fingerprint(spec.data)
+    fingerprint = manifest_fingerprint(spec.data)
     stamp = out / "data.json"
     if stamp.is_file():
         try:

@@ -188,8 +188,10 @@ def _train(module, X, cfg, *, device, options, validate, desc, monitor, metric, 
     start_epoch = 0
     # What a checkpoint must agree on to be resumed: every field but the budget (which a resumed run may extend),
     # the seed and precision, and the training data itself (not the device: a run may resume on another).
+    # Hashed only when checkpointing: the data's hash reads the whole matrix.
+    data_hash = data_fingerprint(X) if checkpoint is not None else None
     fingerprint = json.dumps({**{k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("max_epochs", "max_steps", "patience")},
-                              "seed": options.seed, "precision": options.precision, "data": data_fingerprint(X)},
+                              "seed": options.seed, "precision": options.precision, "data": data_hash},
                              sort_keys=True, default=str)  # fmt: skip
     if checkpoint is not None and Path(checkpoint).is_file():
         try:
@@ -200,7 +202,7 @@ def _train(module, X, cfg, *, device, options, validate, desc, monitor, metric, 
             raise ConfigError(f"{checkpoint}: holds a {type(state).__name__}, not an aerec checkpoint; delete it to start afresh")
         if state.get("config") != fingerprint:
             saved = json.loads(state["config"]) if isinstance(state.get("config"), str) and state["config"].startswith("{") else {}
-            what = "other training data" if isinstance(saved, dict) and saved and saved.get("data") != data_fingerprint(X) else "another configuration"
+            what = "other training data" if isinstance(saved, dict) and saved and saved.get("data") != data_hash else "another configuration"
             raise ConfigError(f"{checkpoint}: written by a run with {what}; delete it or choose another checkpoint path")
         best_state, start_epoch, bad, result = _resume(checkpoint, state, module, optimizer, generator, metric)
     t0 = time.perf_counter() - result.seconds

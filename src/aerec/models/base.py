@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from aerec.data.prepared import Fold
+from aerec.device import is_allocation_error
 from aerec.errors import ConfigError, DataError
 from aerec.fit_options import OPTION_FIELDS, FitOptions
 from aerec.metrics import as_numpy_scores, topk_items
@@ -179,14 +180,12 @@ class Recommender(Model):
         self.fit_info_ = {}
         try:
             self._fit(X, validation=validation, **inputs)
-        except MemoryError:
-            raise ConfigError(f"{self.name}: not enough memory for this configuration on {X.shape[0]:,} users x {X.shape[1]:,} items") from None
-        except RuntimeError as e:  # torch's allocators: "can't allocate memory", "CUDA out of memory"; float32 overflow
-            if "overflow" in str(e):
+        except (MemoryError, RuntimeError) as e:
+            if is_allocation_error(e):
+                raise ConfigError(f"{self.name}: not enough memory for this configuration on {X.shape[0]:,} users x {X.shape[1]:,} items ({type(e).__name__})") from None
+            if isinstance(e, RuntimeError) and "overflow" in str(e):
                 raise DataError(f"{self.name}: fitting overflowed float32 ({str(e).splitlines()[0][:160]}); lower the learning rate or the penalties") from None
-            if "allocate" not in str(e) and "out of memory" not in str(e):
-                raise
-            raise ConfigError(f"{self.name}: not enough memory for this configuration on {X.shape[0]:,} users x {X.shape[1]:,} items ({str(e).splitlines()[0][:200]})") from None
+            raise
         return self
 
     @abstractmethod
